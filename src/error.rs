@@ -61,6 +61,31 @@ pub enum Error {
     /// Another handle holds a conflicting lock on the collection.
     #[error("{0}")]
     Locked(String),
+
+    /// A document of a write violates the schema; nothing of the batch was written.
+    #[error("Invalid doc[{pk}]: {reason}")]
+    InvalidDoc {
+        /// The document's primary key (cut to 32 characters).
+        pk: String,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+
+    /// `open` found no collection at the path.
+    #[error("collection path{{{}}} not exist.", .0.display())]
+    CollectionNotFound(PathBuf),
+
+    /// `create` found something at the path already.
+    #[error("path validate failed: path[{}] exists, create expects a path that does not exist", .0.display())]
+    PathExists(PathBuf),
+
+    /// A write was attempted on a collection opened read-only.
+    #[error("Collection is opened in read-only mode")]
+    ReadOnly,
+
+    /// The collection was closed or destroyed.
+    #[error("collection is closed")]
+    Closed,
 }
 
 impl Error {

@@ -1,13 +1,26 @@
 //! stratavec: an embedded, durable vector database.
 //!
-//! Every write is appended to a per-segment write-ahead log before it touches any index, and
-//! is acknowledged only as durable as the chosen [`wal::FlushPolicy`] promises. See
-//! `README.md` and `docs/FORMAT.md`.
+//! A [`Collection`] owns segments; every write call is appended as one record to the writing
+//! segment's write-ahead log before it touches any in-memory structure, and is acknowledged
+//! only as durable as the chosen [`wal::FlushPolicy`] promises. `Collection::open` replays the
+//! WAL after a crash; the WAL is removed once its segment is persisted.
+//!
+//! See `README.md`, `docs/FORMAT.md` and the example on [`Collection`].
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod collection;
+mod doc;
 mod error;
+mod index;
+pub mod query;
+mod schema;
+mod segment;
 pub mod storage;
 pub mod wal;
 
+pub use collection::{Collection, CollectionOptions, CollectionStats, OpenOptions, OpenReport};
+pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};
+pub use query::{FetchOptions, SearchOptions};
+pub use schema::{CollectionSchema, DataType, FieldSchema, IndexKind, Metric, VectorSchema};

@@ -5,6 +5,7 @@
 //! by [`StorageFile::sync`] and [`Storage::sync_dir`]) and injects I/O errors at chosen points.
 
 mod atomic;
+pub mod envelope;
 mod sim;
 mod std_fs;
 

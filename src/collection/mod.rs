@@ -1,0 +1,593 @@
+//! A collection: the sealed segments, the writing segment and its WAL, and the manifest that
+//! ties them together.
+//!
+//! ```
+//! use stratavec::{Collection, CollectionOptions, CollectionSchema, DataType, Doc, DocStatus,
+//!                 FieldSchema, SearchOptions, VectorSchema, OpenOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("articles");
+//! let schema = CollectionSchema::new("articles")
+//!     .field(FieldSchema::new("year", DataType::Int32))
+//!     .vector(VectorSchema::new("embedding", 3));
+//! let coll = Collection::create(&path, schema, CollectionOptions::default()).unwrap();
+//! let statuses = coll.insert(&[
+//!     Doc::new("a").set("year", 2024).vector("embedding", vec![1.0, 0.0, 0.0]),
+//!     Doc::new("b").set("year", 2020).vector("embedding", vec![0.0, 1.0, 0.0]),
+//! ]).unwrap();
+//! assert_eq!(statuses, vec![DocStatus::Ok, DocStatus::Ok]);
+//! let hits = coll.search("embedding", &[0.9, 0.1, 0.0], &SearchOptions::new().topk(1)).unwrap();
+//! assert_eq!(hits[0].pk, "a");
+//! coll.close().unwrap();
+//!
+//! let coll = Collection::open(&path, OpenOptions::default()).unwrap();
+//! assert_eq!(coll.stats().doc_count, 2);
+//! ```
+
+mod batch;
+mod deletes;
+mod manifest;
+mod options;
+mod persist;
+pub(crate) mod state;
+mod validate;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+
+pub use options::{CollectionOptions, OpenOptions};
+pub use validate::{MAX_BATCH, MAX_PK_BYTES};
+
+use crate::doc::{Doc, DocStatus};
+use crate::error::{Error, Result};
+use crate::query::{flat, FetchOptions, SearchOptions, MAX_TOPK};
+use crate::schema::CollectionSchema;
+use crate::segment::{decode_block, Projection, Segment};
+use crate::storage::{atomic_write, parent_dir, LockGuard, LockMode, Storage};
+use crate::wal::{FlushPolicy, Op, RecoveryReport, Wal, WalId, WalOpenOptions};
+use batch::Batch;
+use deletes::DeleteSet;
+use manifest::Manifest;
+use options::StoredOptions;
+use state::State;
+
+/// Counts that describe a collection now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectionStats {
+    /// Live documents.
+    pub doc_count: u64,
+    /// Sealed (persisted) segments.
+    pub segments: usize,
+    /// Rows in the writing segment, in memory and in its WAL.
+    pub writing_rows: usize,
+    /// Stored rows that are deleted or superseded (dropped by `optimize`).
+    pub deleted: u64,
+    /// Size of the writing segment's WAL.
+    pub wal_bytes: u64,
+    /// N of the current `manifest.<N>`.
+    pub manifest_version: u64,
+}
+
+/// What opening a collection found and did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// Recovery of the writing segment's WAL, when there was one.
+    pub wal: Option<RecoveryReport>,
+    /// WAL records applied to the in-memory state.
+    pub replayed_records: usize,
+    /// Sealed segments loaded.
+    pub segments: usize,
+    /// Leftovers of interrupted work removed (temp files, stale WALs, orphan segments).
+    pub removed: Vec<String>,
+    /// Time the whole open took.
+    pub duration: Duration,
+}
+
+/// The writer's side: only one write at a time holds it.
+struct Writer {
+    manifest: Manifest,
+    wal: Option<Wal<Batch>>,
+    policy: FlushPolicy,
+    next_seq: u64,
+    /// Set when a persist step failed: the collection then refuses writes.
+    failed: Option<Arc<std::io::Error>>,
+    closed: bool,
+}
+
+/// An open collection. `Send + Sync`: share it with `Arc`. Writes are serialized; searches and
+/// fetches run concurrently with them and are blocked only while a write applies its rows.
+pub struct Collection {
+    path: PathBuf,
+    storage: Arc<dyn Storage>,
+    read_only: bool,
+    schema: Arc<CollectionSchema>,
+    writer: Mutex<Writer>,
+    state: RwLock<State>,
+    lock: Mutex<Option<LockGuard>>,
+    report: OpenReport,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+const WAL_BLOCK: u64 = 0;
+const LOCK_FILE: &str = "LOCK";
+
+fn wal_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(segment.to_string())
+        .join(format!("{WAL_BLOCK}.wal"))
+}
+
+fn wal_id(segment: u64) -> WalId {
+    WalId {
+        segment,
+        block: WAL_BLOCK,
+    }
+}
+
+impl Collection {
+    /// Creates a collection in a directory that must not exist yet.
+    pub fn create(
+        path: impl AsRef<Path>,
+        schema: CollectionSchema,
+        options: CollectionOptions,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        schema.validate()?;
+        let storage = options.storage.clone();
+        if storage.exists(path)? {
+            return Err(Error::PathExists(path.to_path_buf()));
+        }
+        storage.create_dir_all(path)?;
+        storage.sync_dir(parent_dir(path))?;
+        let lock = storage.lock(&path.join(LOCK_FILE), LockMode::Exclusive)?;
+        let manifest = Manifest {
+            version: 1,
+            schema,
+            options: StoredOptions {
+                flush_policy: options.flush_policy,
+                max_buffer_bytes: options.max_buffer_bytes,
+                max_docs_per_segment: options.max_docs_per_segment.max(1),
+            },
+            segments: Vec::new(),
+            writing_segment: 0,
+            next_segment_id: 1,
+            next_doc_id: 0,
+            applied_seq: 0,
+            deletes: None,
+        };
+        atomic_write(
+            &*storage,
+            &path.join(Manifest::file_name(1)),
+            &manifest.encode()?,
+        )?;
+        let open = OpenOptions::default().storage(storage);
+        Self::assemble(path, lock, manifest, &open, Instant::now())
+    }
+
+    /// Opens an existing collection, recovering the writing segment from its WAL.
+    pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+        let started = Instant::now();
+        let path = path.as_ref();
+        let storage = options.storage.clone();
+        if !storage.exists(path)? {
+            return Err(Error::CollectionNotFound(path.to_path_buf()));
+        }
+        let mode = if options.read_only {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        };
+        let lock = storage.lock(&path.join(LOCK_FILE), mode)?;
+        let manifest = Manifest::load_newest(&*storage, path)?;
+        Self::assemble(path, lock, manifest, &options, started)
+    }
+
+    fn assemble(
+        path: &Path,
+        lock: LockGuard,
+        manifest: Manifest,
+        options: &OpenOptions,
+        started: Instant,
+    ) -> Result<Self> {
+        let storage = options.storage.clone();
+        let schema = Arc::new(manifest.schema.clone());
+        let mut report = OpenReport::default();
+        if !options.read_only {
+            report.removed = persist::remove_leftovers(&*storage, path, &manifest)?;
+        }
+        let sealed = manifest
+            .segments
+            .par_iter()
+            .map(|meta| {
+                let bytes = meta.file.read(&*storage, path)?;
+                let block = decode_block(&path.join(&meta.file.name), &bytes, &schema)?;
+                Ok(Arc::new(Segment { id: meta.id, block }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        report.segments = sealed.len();
+        let deleted = match &manifest.deletes {
+            Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
+            None => DeleteSet::default(),
+        };
+        let mut state = State::new(schema.clone(), sealed, deleted, manifest.next_doc_id);
+
+        let policy = options
+            .flush_policy
+            .unwrap_or(manifest.options.flush_policy);
+        let seg = manifest.writing_segment;
+        let wal_file = wal_path(path, seg);
+        let mut next_seq = manifest.applied_seq + 1;
+        let mut wal = None;
+        if storage.exists(&wal_file)? {
+            let recovered = if options.read_only {
+                Wal::<Batch>::read(&*storage, &wal_file, wal_id(seg))?
+            } else {
+                let opts = WalOpenOptions {
+                    policy,
+                    salvage: options.salvage,
+                    next_seq,
+                };
+                let (w, recovered) =
+                    Wal::<Batch>::open(storage.clone(), &wal_file, wal_id(seg), &opts)?;
+                wal = Some(w);
+                recovered
+            };
+            for record in recovered.records {
+                next_seq = next_seq.max(record.seq + 1);
+                if record.seq <= manifest.applied_seq {
+                    continue;
+                }
+                let seq = record.seq;
+                state.apply(record.op, record.payload).map_err(|reason| {
+                    Error::corrupted(&wal_file, 0, format!("record seq {seq}: {reason}"))
+                })?;
+                report.replayed_records += 1;
+            }
+            report.wal = Some(recovered.report);
+        }
+        report.duration = started.elapsed();
+        Ok(Collection {
+            path: path.to_path_buf(),
+            storage,
+            read_only: options.read_only,
+            schema,
+            writer: Mutex::new(Writer {
+                manifest,
+                wal,
+                policy,
+                next_seq,
+                failed: None,
+                closed: false,
+            }),
+            state: RwLock::new(state),
+            lock: Mutex::new(Some(lock)),
+            report,
+        })
+    }
+
+    /// The collection's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &CollectionSchema {
+        &self.schema
+    }
+
+    /// What opening found and did (WAL recovery, leftovers removed).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Inserts documents; a primary key that is already live gets [`DocStatus::AlreadyExists`].
+    ///
+    /// The batch (at most 1024 documents) is validated first: one invalid document rejects the
+    /// call and nothing is written. Otherwise the whole batch is one WAL record, durable as the
+    /// flush policy says when this returns.
+    pub fn insert(&self, docs: &[Doc]) -> Result<Vec<DocStatus>> {
+        self.write_rows(Op::Insert, docs)
+    }
+
+    /// Inserts or wholly replaces documents (every non-nullable field and vector required).
+    pub fn upsert(&self, docs: &[Doc]) -> Result<Vec<DocStatus>> {
+        self.write_rows(Op::Upsert, docs)
+    }
+
+    /// Merges the given fields and vectors into live documents; others keep their values.
+    /// A field set to `Value::Null` is cleared. Missing keys get [`DocStatus::NotFound`].
+    pub fn update(&self, docs: &[Doc]) -> Result<Vec<DocStatus>> {
+        validate::check_batch_len(docs.len())?;
+        let patches = docs
+            .iter()
+            .map(|d| validate::patch(&self.schema, d.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(Op::Update, Batch::Patches(patches))
+    }
+
+    /// Deletes documents by primary key; missing keys get [`DocStatus::NotFound`].
+    pub fn delete<S: AsRef<str>>(&self, pks: &[S]) -> Result<Vec<DocStatus>> {
+        validate::check_batch_len(pks.len())?;
+        let keys = pks
+            .iter()
+            .map(|pk| validate::check_pk(pk.as_ref()).map(|()| pk.as_ref().to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(Op::Delete, Batch::Keys(keys))
+    }
+
+    fn write_rows(&self, op: Op, docs: &[Doc]) -> Result<Vec<DocStatus>> {
+        validate::check_batch_len(docs.len())?;
+        let rows = docs
+            .iter()
+            .map(|d| validate::row(&self.schema, d.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(op, Batch::Rows(rows))
+    }
+
+    /// Logs one batch, then applies it: the heart of every write.
+    fn write(&self, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
+        let mut w = self.writer.lock();
+        self.check_writable(&w)?;
+        if crate::wal::WalPayload::doc_count(&batch) == 0 {
+            return Ok(Vec::new());
+        }
+        if w.wal.is_none() {
+            w.wal = Some(self.create_wal(&w)?);
+        }
+        let Some(wal) = w.wal.as_ref() else {
+            return Err(Error::Closed);
+        };
+        wal.append(op, &batch)?;
+        w.next_seq = wal.next_seq();
+        let statuses = self
+            .state
+            .write()
+            .apply(op, batch)
+            .map_err(|reason| Error::InvalidArgument(format!("internal: {reason}")))?;
+        let (rows, bytes) = {
+            let st = self.state.read();
+            (st.writing.len() as u64, st.writing.bytes as u64)
+        };
+        let opts = &w.manifest.options;
+        if rows >= opts.max_docs_per_segment || bytes >= opts.max_buffer_bytes {
+            // The write is durable in the WAL already; a failed persist poisons the collection
+            // and surfaces on the next write.
+            let _ = self.persist(&mut w);
+        }
+        Ok(statuses)
+    }
+
+    fn check_writable(&self, w: &Writer) -> Result<()> {
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if let Some(cause) = &w.failed {
+            return Err(Error::Poisoned {
+                path: self.path.clone(),
+                cause: cause.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The WAL of the writing segment, created (with its directory) on the first write.
+    fn create_wal(&self, w: &Writer) -> Result<Wal<Batch>> {
+        let seg = w.manifest.writing_segment;
+        let dir = self.path.join(seg.to_string());
+        self.storage.create_dir_all(&dir)?;
+        self.storage.sync_dir(&self.path)?;
+        Wal::create(
+            self.storage.clone(),
+            &wal_path(&self.path, seg),
+            wal_id(seg),
+            w.next_seq,
+            w.policy,
+        )
+    }
+
+    /// Returns the live documents with these primary keys, in request order, duplicates and
+    /// missing keys left out. Every scalar field and vector is included.
+    pub fn fetch<S: AsRef<str>>(&self, pks: &[S]) -> Result<Vec<Doc>> {
+        self.fetch_with(pks, &FetchOptions::default())
+    }
+
+    /// [`Collection::fetch`] with a choice of fields and vectors.
+    pub fn fetch_with<S: AsRef<str>>(&self, pks: &[S], options: &FetchOptions) -> Result<Vec<Doc>> {
+        self.check_open()?;
+        let projection =
+            self.projection(options.output_fields.as_deref(), options.include_vector)?;
+        let st = self.state.read();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for pk in pks {
+            let pk = pk.as_ref();
+            if !seen.insert(pk) {
+                continue;
+            }
+            if let Some((block, i)) = st.live.get(pk).and_then(|&id| st.locate(id)) {
+                out.push(block.doc(&self.schema, i, &projection));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `topk` live documents nearest to `query` in vector field `field`, best first, with
+    /// zvec's scores (L2: squared distance, ascending; IP: dot product, descending; Cosine:
+    /// `1 − cos`, ascending); ties are broken by primary key.
+    pub fn search(&self, field: &str, query: &[f32], options: &SearchOptions) -> Result<Vec<Doc>> {
+        self.check_open()?;
+        let v = self.schema.vector_index(field).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "Invalid query: vector field[{field}] not found in collection schema"
+            ))
+        })?;
+        let vs = &self.schema.vectors[v];
+        if query.len() != vs.dimension {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid query: dimension mismatch, expected {} but got {}",
+                vs.dimension,
+                query.len()
+            )));
+        }
+        if query.iter().any(|x| !x.is_finite()) {
+            return Err(Error::InvalidArgument(
+                "Invalid query: the vector has a NaN or infinite component".into(),
+            ));
+        }
+        if options.topk == 0 || options.topk > MAX_TOPK {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid query: topk[{}] must be in 1..={MAX_TOPK}",
+                options.topk
+            )));
+        }
+        let projection =
+            self.projection(options.output_fields.as_deref(), options.include_vector)?;
+        let st = self.state.read();
+        let (hits, blocks) = flat::search(&st, v, vs.metric, query, options.topk);
+        Ok(hits
+            .iter()
+            .map(|h| {
+                let mut doc = blocks[h.block].doc(&self.schema, h.row, &projection);
+                doc.score = h.score;
+                doc
+            })
+            .collect())
+    }
+
+    fn projection(
+        &self,
+        output_fields: Option<&[String]>,
+        include_vector: bool,
+    ) -> Result<Projection> {
+        let mut p = Projection::default();
+        match output_fields {
+            None => p.fields = (0..self.schema.fields.len()).collect(),
+            Some(names) => {
+                for name in names {
+                    if let Some(f) = self.schema.field_index(name) {
+                        if !p.fields.contains(&f) {
+                            p.fields.push(f);
+                        }
+                    } else if let Some(v) = self.schema.vector_index(name) {
+                        if !p.vectors.contains(&v) {
+                            p.vectors.push(v);
+                        }
+                    } else {
+                        return Err(Error::InvalidArgument(format!(
+                            "output field {name} not defined in schema"
+                        )));
+                    }
+                }
+            }
+        }
+        if include_vector {
+            p.vectors = (0..self.schema.vectors.len()).collect();
+        }
+        Ok(p)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.writer.lock().closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Persists the writing segment (its rows become a sealed segment, its WAL is removed).
+    /// A no-op when nothing was written since the last persist.
+    pub fn flush(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        self.check_writable(&w)?;
+        self.persist(&mut w)
+    }
+
+    /// Makes every acknowledged write durable now, whatever the flush policy.
+    pub fn sync(&self) -> Result<()> {
+        let w = self.writer.lock();
+        self.check_writable(&w)?;
+        match &w.wal {
+            Some(wal) => wal.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// Merges all sealed segments into one and drops deleted rows for good.
+    pub fn optimize(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        self.check_writable(&w)?;
+        self.persist(&mut w)?;
+        self.merge(&mut w)
+    }
+
+    /// Counts that describe the collection now.
+    pub fn stats(&self) -> CollectionStats {
+        let w = self.writer.lock();
+        let st = self.state.read();
+        let stored: u64 = st.blocks().map(|b| b.len() as u64).sum();
+        CollectionStats {
+            doc_count: st.live.len() as u64,
+            segments: st.sealed.len(),
+            writing_rows: st.writing.len(),
+            deleted: stored - st.live.len() as u64,
+            wal_bytes: w.wal.as_ref().map_or(0, |wal| wal.len()),
+            manifest_version: w.manifest.version,
+        }
+    }
+
+    /// Persists the writing segment and releases the lock. Later calls return
+    /// [`Error::Closed`]; closing twice is fine. Dropping a collection closes it too, but only
+    /// `close` reports a failure.
+    pub fn close(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        if w.closed {
+            return Ok(());
+        }
+        let result = if self.read_only || w.failed.is_some() {
+            Ok(())
+        } else {
+            self.persist(&mut w)
+        };
+        w.closed = true;
+        w.wal = None;
+        self.lock.lock().take();
+        result
+    }
+
+    /// Closes the collection and deletes its directory.
+    pub fn destroy(self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        {
+            let mut w = self.writer.lock();
+            w.closed = true;
+            w.wal = None;
+        }
+        self.lock.lock().take();
+        self.storage.remove_dir_all(&self.path)?;
+        self.storage.sync_dir(parent_dir(&self.path))
+    }
+}
+
+impl Drop for Collection {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,118 @@
+//! How a collection is created and opened.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{StdStorage, Storage};
+use crate::wal::FlushPolicy;
+
+/// Options fixed at creation and stored in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredOptions {
+    pub(crate) flush_policy: FlushPolicy,
+    pub(crate) max_buffer_bytes: u64,
+    pub(crate) max_docs_per_segment: u64,
+}
+
+/// Options of [`crate::Collection::create`].
+#[derive(Debug, Clone)]
+pub struct CollectionOptions {
+    /// When writes are fsynced; stored, and the default of later opens.
+    pub flush_policy: FlushPolicy,
+    /// Persist the writing segment when its rows take about this much memory (64 MiB).
+    pub max_buffer_bytes: u64,
+    /// Persist the writing segment when it holds this many rows (10,000,000).
+    pub max_docs_per_segment: u64,
+    /// Where files live; [`StdStorage`] unless a test simulates power loss.
+    pub storage: Arc<dyn Storage>,
+}
+
+impl Default for CollectionOptions {
+    fn default() -> Self {
+        CollectionOptions {
+            flush_policy: FlushPolicy::Always,
+            max_buffer_bytes: 64 << 20,
+            max_docs_per_segment: 10_000_000,
+            storage: Arc::new(StdStorage),
+        }
+    }
+}
+
+impl CollectionOptions {
+    /// Sets the flush policy.
+    pub fn flush_policy(mut self, policy: FlushPolicy) -> Self {
+        self.flush_policy = policy;
+        self
+    }
+
+    /// Sets the memory size that triggers an automatic persist.
+    pub fn max_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.max_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets the row count that triggers an automatic persist.
+    pub fn max_docs_per_segment(mut self, docs: u64) -> Self {
+        self.max_docs_per_segment = docs;
+        self
+    }
+
+    /// Sets the storage.
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+}
+
+/// Options of [`crate::Collection::open`].
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Open without write access: many read-only openers may share a collection, and nothing
+    /// on disk changes (a crashed writer's WAL is replayed in memory only).
+    pub read_only: bool,
+    /// Overrides the stored flush policy for this handle.
+    pub flush_policy: Option<FlushPolicy>,
+    /// Recover the valid prefix of a corrupted WAL (keeping it as `.wal.corrupt`) instead of
+    /// failing.
+    pub salvage: bool,
+    /// Where files live.
+    pub storage: Arc<dyn Storage>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            read_only: false,
+            flush_policy: None,
+            salvage: false,
+            storage: Arc::new(StdStorage),
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Read-only open.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Overrides the flush policy.
+    pub fn flush_policy(mut self, policy: FlushPolicy) -> Self {
+        self.flush_policy = Some(policy);
+        self
+    }
+
+    /// Salvage a corrupted WAL.
+    pub fn salvage(mut self, salvage: bool) -> Self {
+        self.salvage = salvage;
+        self
+    }
+
+    /// Sets the storage.
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+}

@@ -1,0 +1,3 @@
+//! Vector indexes and the distance kernels they share.
+
+pub(crate) mod distance;

@@ -1,0 +1,17 @@
+//! Segments: the unit of storage. A sealed segment is immutable (only its rows' delete marks,
+//! kept collection-wide, change); the writing segment is a block in memory backed by its WAL.
+
+mod block;
+mod forward;
+mod vector;
+
+pub(crate) use block::{Block, Projection, Row};
+pub(crate) use forward::{decode_block, encode_block};
+pub(crate) use vector::Vector;
+
+/// A persisted, immutable segment held in memory.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    pub(crate) block: Block,
+}
