@@ -22,5 +22,5 @@ pub mod wal;
 pub use collection::{Collection, CollectionOptions, CollectionStats, OpenOptions, OpenReport};
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};
-pub use query::{FetchOptions, SearchOptions};
+pub use query::{FetchOptions, Query, SearchOptions};
 pub use schema::{CollectionSchema, DataType, FieldSchema, IndexKind, Metric, VectorSchema};

@@ -45,7 +45,7 @@ pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 
 use crate::doc::{Doc, DocStatus};
 use crate::error::{Error, Result};
-use crate::query::{flat, FetchOptions, SearchOptions, MAX_TOPK};
+use crate::query::{flat, FetchOptions, Query, SearchOptions, VectorSource, MAX_TOPK};
 use crate::schema::CollectionSchema;
 use crate::segment::{decode_block, Projection, Segment};
 use crate::storage::{atomic_write, parent_dir, LockGuard, LockMode, Storage};
@@ -432,35 +432,78 @@ impl Collection {
     /// zvec's scores (L2: squared distance, ascending; IP: dot product, descending; Cosine:
     /// `1 − cos`, ascending); ties are broken by primary key.
     pub fn search(&self, field: &str, query: &[f32], options: &SearchOptions) -> Result<Vec<Doc>> {
+        let mut q = Query::vector(field, query.to_vec()).topk(options.topk);
+        q.ef = options.ef;
+        q.output_fields = options.output_fields.clone();
+        q.include_vector = options.include_vector;
+        self.query(&q)
+    }
+
+    /// zvec's general query: no vector (live documents in insertion order, score 0), one
+    /// vector, or the vector of a stored document ([`Query::by_id`]).
+    pub fn query(&self, query: &Query) -> Result<Vec<Doc>> {
         self.check_open()?;
-        let v = self.schema.vector_index(field).ok_or_else(|| {
+        if query.topk == 0 || query.topk > MAX_TOPK {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid query: topk[{}] must be in 1..={MAX_TOPK}",
+                query.topk
+            )));
+        }
+        let projection = self.projection(query.output_fields.as_deref(), query.include_vector)?;
+        let st = self.state.read();
+        let route = match query.vectors.as_slice() {
+            [] => {
+                let docs = st
+                    .blocks()
+                    .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
+                    .filter(|(b, i)| !st.deleted.contains(b.doc_ids[*i]))
+                    .take(query.topk)
+                    .map(|(b, i)| b.doc(&self.schema, i, &projection))
+                    .collect();
+                return Ok(docs);
+            }
+            [route] => route,
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "A reranker is required to merge results from multiple queries".into(),
+                ))
+            }
+        };
+        let v = self.schema.vector_index(&route.field).ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "Invalid query: vector field[{field}] not found in collection schema"
+                "Invalid query: vector field[{}] not found in collection schema",
+                route.field
             ))
         })?;
         let vs = &self.schema.vectors[v];
-        if query.len() != vs.dimension {
+        let by_id;
+        let vector: &[f32] = match &route.source {
+            VectorSource::Vector(x) => x,
+            VectorSource::ById(pk) => {
+                let (block, i) =
+                    st.live
+                        .get(pk)
+                        .and_then(|&id| st.locate(id))
+                        .ok_or_else(|| {
+                            Error::InvalidArgument(format!("Document with id '{pk}' not found"))
+                        })?;
+                by_id = block.vectors[v].get(i).to_vec();
+                &by_id
+            }
+        };
+        if vector.len() != vs.dimension {
             return Err(Error::InvalidArgument(format!(
                 "Invalid query: dimension mismatch, expected {} but got {}",
                 vs.dimension,
-                query.len()
+                vector.len()
             )));
         }
-        if query.iter().any(|x| !x.is_finite()) {
+        if vector.iter().any(|x| !x.is_finite()) {
             return Err(Error::InvalidArgument(
                 "Invalid query: the vector has a NaN or infinite component".into(),
             ));
         }
-        if options.topk == 0 || options.topk > MAX_TOPK {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid query: topk[{}] must be in 1..={MAX_TOPK}",
-                options.topk
-            )));
-        }
-        let projection =
-            self.projection(options.output_fields.as_deref(), options.include_vector)?;
-        let st = self.state.read();
-        let (hits, blocks) = flat::search(&st, v, vs.metric, query, options.topk);
+        let (hits, blocks) = flat::search(&st, v, vs.metric, vector, query.topk);
         Ok(hits
             .iter()
             .map(|h| {

@@ -1,6 +1,9 @@
 //! Queries over a collection: options, projections and exact search.
 
 pub(crate) mod flat;
+mod request;
+
+pub use request::{Query, VectorQuery, VectorSource};
 
 /// The largest `topk` a query may ask for (zvec's limit).
 pub const MAX_TOPK: usize = 100_000;

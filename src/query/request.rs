@@ -1,0 +1,108 @@
+//! zvec's general query form: by vector, by the vector of a stored document, or no vector at
+//! all (a scan in insertion order).
+
+/// Where a query's vector comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorSource {
+    /// This vector.
+    Vector(Vec<f32>),
+    /// The vector of the live document with this primary key.
+    ById(String),
+}
+
+/// One vector route of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorQuery {
+    /// The vector field searched.
+    pub field: String,
+    /// The query vector.
+    pub source: VectorSource,
+}
+
+/// A query for [`crate::Collection::query`].
+///
+/// ```
+/// use stratavec::Query;
+/// let q = Query::vector("embedding", vec![0.1, 0.2]).topk(5).include_vector(true);
+/// let scan = Query::new().topk(100); // no vector: live documents in insertion order, score 0
+/// let similar = Query::by_id("embedding", "doc-7");
+/// # let _ = (q, scan, similar);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The vector routes (none: a scan).
+    pub vectors: Vec<VectorQuery>,
+    /// How many documents to return, 1..=100000 (default 10).
+    pub topk: usize,
+    /// Beam width of graph search.
+    pub ef: Option<usize>,
+    /// Scalar (or vector) fields to return; `None` returns every scalar field.
+    pub output_fields: Option<Vec<String>>,
+    /// Whether documents carry their vectors (default false).
+    pub include_vector: bool,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            vectors: Vec::new(),
+            topk: 10,
+            ef: None,
+            output_fields: None,
+            include_vector: false,
+        }
+    }
+}
+
+impl Query {
+    /// A query without a vector: live documents in insertion order, score 0.
+    pub fn new() -> Self {
+        Query::default()
+    }
+
+    /// A nearest-neighbour query.
+    pub fn vector(field: impl Into<String>, vector: impl Into<Vec<f32>>) -> Self {
+        Query {
+            vectors: vec![VectorQuery {
+                field: field.into(),
+                source: VectorSource::Vector(vector.into()),
+            }],
+            ..Query::default()
+        }
+    }
+
+    /// A nearest-neighbour query with the vector of a stored document.
+    pub fn by_id(field: impl Into<String>, pk: impl Into<String>) -> Self {
+        Query {
+            vectors: vec![VectorQuery {
+                field: field.into(),
+                source: VectorSource::ById(pk.into()),
+            }],
+            ..Query::default()
+        }
+    }
+
+    /// Sets topk.
+    pub fn topk(mut self, topk: usize) -> Self {
+        self.topk = topk;
+        self
+    }
+
+    /// Sets the graph search beam width.
+    pub fn ef(mut self, ef: usize) -> Self {
+        self.ef = Some(ef);
+        self
+    }
+
+    /// Sets the returned fields.
+    pub fn output_fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
+        self.output_fields = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether documents carry their vectors.
+    pub fn include_vector(mut self, include: bool) -> Self {
+        self.include_vector = include;
+        self
+    }
+}
