@@ -10,6 +10,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod collection;
+pub mod dataset;
 mod doc;
 mod error;
 mod index;
