@@ -83,6 +83,17 @@ pub enum Error {
     #[error("Collection is opened in read-only mode")]
     ReadOnly,
 
+    /// A filter expression does not parse or does not fit the schema.
+    #[error("Invalid filter [{expr}]: {reason}{}", .position.map(|p| format!(" (at character {p})")).unwrap_or_default())]
+    InvalidFilter {
+        /// The expression as given.
+        expr: String,
+        /// Character offset of the problem, when known.
+        position: Option<usize>,
+        /// What is wrong, naming the field where there is one.
+        reason: String,
+    },
+
     /// The collection was closed or destroyed.
     #[error("collection is closed")]
     Closed,

@@ -45,7 +45,7 @@ pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 
 use crate::doc::{Doc, DocStatus};
 use crate::error::{Error, Result};
-use crate::query::{flat, FetchOptions, Query, SearchOptions, VectorSource, MAX_TOPK};
+use crate::query::{flat, FetchOptions, Filter, Query, SearchOptions, VectorSource, MAX_TOPK};
 use crate::schema::CollectionSchema;
 use crate::segment::{decode_block, Projection, Segment};
 use crate::storage::{atomic_write, parent_dir, LockGuard, LockMode, Storage};
@@ -329,6 +329,43 @@ impl Collection {
         self.write(Op::Delete, Batch::Keys(keys))
     }
 
+    /// Deletes every live document matching `expr`, as one atomic WAL record of the keys it
+    /// matched (so replay is deterministic); the keys can be inserted again afterwards. Returns
+    /// the number deleted. An empty expression is an error: use [`Collection::delete_all`].
+    pub fn delete_by_filter(&self, expr: &str) -> Result<usize> {
+        let filter = Filter::compile(&self.schema, expr)?.ok_or_else(|| {
+            Error::InvalidArgument(
+                "delete_by_filter needs a non-empty filter; use delete_all to delete everything"
+                    .into(),
+            )
+        })?;
+        self.delete_matching(Some(&filter))
+    }
+
+    /// Deletes every live document, as one atomic WAL record. Returns the number deleted.
+    pub fn delete_all(&self) -> Result<usize> {
+        self.delete_matching(None)
+    }
+
+    fn delete_matching(&self, filter: Option<&Filter>) -> Result<usize> {
+        // Resolved and logged under one writer lock: no write can slip in between.
+        let mut w = self.writer.lock();
+        self.check_writable(&w)?;
+        let keys: Vec<String> = {
+            let st = self.state.read();
+            st.blocks()
+                .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
+                .filter(|(b, i)| {
+                    !st.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
+                })
+                .map(|(b, i)| b.pks[i].clone())
+                .collect()
+        };
+        let n = keys.len();
+        self.write_locked(&mut w, Op::Delete, Batch::Keys(keys))?;
+        Ok(n)
+    }
+
     fn write_rows(&self, op: Op, docs: &[Doc]) -> Result<Vec<DocStatus>> {
         validate::check_batch_len(docs.len())?;
         let rows = docs
@@ -342,11 +379,15 @@ impl Collection {
     fn write(&self, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
         let mut w = self.writer.lock();
         self.check_writable(&w)?;
+        self.write_locked(&mut w, op, batch)
+    }
+
+    fn write_locked(&self, w: &mut Writer, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
         if crate::wal::WalPayload::doc_count(&batch) == 0 {
             return Ok(Vec::new());
         }
         if w.wal.is_none() {
-            w.wal = Some(self.create_wal(&w)?);
+            w.wal = Some(self.create_wal(w)?);
         }
         let Some(wal) = w.wal.as_ref() else {
             return Err(Error::Closed);
@@ -366,7 +407,7 @@ impl Collection {
         if rows >= opts.max_docs_per_segment || bytes >= opts.max_buffer_bytes {
             // The write is durable in the WAL already; a failed persist poisons the collection
             // and surfaces on the next write.
-            let _ = self.persist(&mut w);
+            let _ = self.persist(w);
         }
         Ok(statuses)
     }
@@ -450,13 +491,17 @@ impl Collection {
             )));
         }
         let projection = self.projection(query.output_fields.as_deref(), query.include_vector)?;
+        let filter = Filter::compile(&self.schema, query.filter.as_deref().unwrap_or(""))?;
+        let filter = filter.as_ref();
         let st = self.state.read();
         let route = match query.vectors.as_slice() {
             [] => {
                 let docs = st
                     .blocks()
                     .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
-                    .filter(|(b, i)| !st.deleted.contains(b.doc_ids[*i]))
+                    .filter(|(b, i)| {
+                        !st.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
+                    })
                     .take(query.topk)
                     .map(|(b, i)| b.doc(&self.schema, i, &projection))
                     .collect();
@@ -503,7 +548,7 @@ impl Collection {
                 "Invalid query: the vector has a NaN or infinite component".into(),
             ));
         }
-        let (hits, blocks) = flat::search(&st, v, vs.metric, vector, query.topk);
+        let (hits, blocks) = flat::search(&st, v, vs.metric, vector, query.topk, filter);
         Ok(hits
             .iter()
             .map(|h| {

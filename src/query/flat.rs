@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use crate::collection::state::State;
 use crate::index::distance::Scorer;
+use crate::query::Filter;
 use crate::schema::Metric;
 use crate::segment::Block;
 
@@ -32,6 +33,7 @@ pub(crate) fn search<'s>(
     metric: Metric,
     query: &[f32],
     k: usize,
+    filter: Option<&Filter>,
 ) -> (Vec<Hit>, Vec<&'s Block>) {
     let blocks: Vec<&Block> = state.blocks().collect();
     let scorer = Scorer::new(metric, query);
@@ -41,7 +43,7 @@ pub(crate) fn search<'s>(
         .map(|(b, block)| {
             let column = &block.vectors[field];
             let mut hits: Vec<Hit> = (0..block.len())
-                .filter(|&i| !state.deleted.contains(block.doc_ids[i]))
+                .filter(|&i| !state.deleted.contains(block.doc_ids[i]) && matches(filter, block, i))
                 .map(|i| {
                     let score = scorer.score(column.get(i));
                     Hit {
@@ -66,4 +68,9 @@ pub(crate) fn search<'s>(
     sort_hits(&mut all, &blocks);
     all.truncate(k);
     (all, blocks)
+}
+
+/// Whether row `i` of `block` passes the filter (always, without one).
+pub(crate) fn matches(filter: Option<&Filter>, block: &Block, i: usize) -> bool {
+    filter.is_none_or(|f| f.matches(|field| &block.fields[field][i]))
 }

@@ -1,8 +1,10 @@
 //! Queries over a collection: options, projections and exact search.
 
+pub mod filter;
 pub(crate) mod flat;
 mod request;
 
+pub use filter::Filter;
 pub use request::{Query, VectorQuery, VectorSource};
 
 /// The largest `topk` a query may ask for (zvec's limit).

@@ -34,6 +34,9 @@ pub struct Query {
     pub vectors: Vec<VectorQuery>,
     /// How many documents to return, 1..=100000 (default 10).
     pub topk: usize,
+    /// A filter expression in zvec's language (`year >= 2020 AND tag IN ('a', 'b')`);
+    /// `None` or an empty string filters nothing.
+    pub filter: Option<String>,
     /// Beam width of graph search.
     pub ef: Option<usize>,
     /// Scalar (or vector) fields to return; `None` returns every scalar field.
@@ -47,6 +50,7 @@ impl Default for Query {
         Query {
             vectors: Vec::new(),
             topk: 10,
+            filter: None,
             ef: None,
             output_fields: None,
             include_vector: false,
@@ -85,6 +89,12 @@ impl Query {
     /// Sets topk.
     pub fn topk(mut self, topk: usize) -> Self {
         self.topk = topk;
+        self
+    }
+
+    /// Sets the filter expression.
+    pub fn filter(mut self, expr: impl Into<String>) -> Self {
+        self.filter = Some(expr.into());
         self
     }
 
