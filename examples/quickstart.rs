@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use stratavec::dataset::{read_fvecs, read_ivecs, recall_at_k};
 use stratavec::{
-    Collection, CollectionOptions, CollectionSchema, DataType, Doc, FieldSchema, Metric,
+    Collection, CollectionOptions, CollectionSchema, DataType, Doc, FieldSchema, IndexKind, Metric,
     OpenOptions, Query, VectorSchema,
 };
 
@@ -37,7 +37,14 @@ fn main() -> stratavec::Result<()> {
 
     let schema = CollectionSchema::new("glove")
         .field(FieldSchema::new("cat", DataType::Int32))
-        .vector(VectorSchema::new("embedding", base[0].len()).metric(Metric::Cosine));
+        .vector(
+            VectorSchema::new("embedding", base[0].len())
+                .metric(Metric::Cosine)
+                .index(IndexKind::Hnsw {
+                    m: 16,
+                    ef_construction: 200,
+                }),
+        );
     let started = Instant::now();
     let coll = Collection::create(&path, schema, CollectionOptions::default())?;
     for (b, chunk) in base.chunks(1000).enumerate() {
@@ -59,21 +66,31 @@ fn main() -> stratavec::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    let report = |label: &str, coll: &Collection| -> stratavec::Result<Vec<Vec<String>>> {
+        let started = Instant::now();
+        let results = run_queries(coll, &queries)?;
+        let secs = started.elapsed().as_secs_f64();
+        let recall: f64 = results
+            .iter()
+            .zip(&truth)
+            .map(|(r, t)| recall_at_k(r, t, 10))
+            .sum::<f64>()
+            / queries.len() as f64;
+        println!(
+            "{label}: {} queries in {secs:.3} s ({:.0} queries/s), recall@10 = {recall:.4}",
+            queries.len(),
+            queries.len() as f64 / secs
+        );
+        Ok(results)
+    };
+    report("live graph (writing segment)", &coll)?;
     let started = Instant::now();
-    let results = run_queries(&coll, &queries)?;
-    let secs = started.elapsed().as_secs_f64();
-    let recall: f64 = results
-        .iter()
-        .zip(&truth)
-        .map(|(r, t)| recall_at_k(r, t, 10))
-        .sum::<f64>()
-        / queries.len() as f64;
+    coll.flush()?;
     println!(
-        "{} queries in {:.3} s ({:.0} queries/s), recall@10 = {recall:.4}",
-        queries.len(),
-        secs,
-        queries.len() as f64 / secs
+        "flushed: graph frozen and mapped in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
     );
+    let results = report("frozen graph (sealed segment)", &coll)?;
 
     let started = Instant::now();
     coll.close()?;

@@ -13,15 +13,18 @@ pub mod collection;
 pub mod dataset;
 mod doc;
 mod error;
-mod index;
+pub mod index;
 pub mod query;
 mod schema;
 mod segment;
 pub mod storage;
 pub mod wal;
 
-pub use collection::{Collection, CollectionOptions, CollectionStats, OpenOptions, OpenReport};
+pub use collection::{
+    Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, OpenOptions, OpenReport,
+};
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};
+pub use index::kernel_name;
 pub use query::{FetchOptions, Query, SearchOptions};
 pub use schema::{CollectionSchema, DataType, FieldSchema, IndexKind, Metric, VectorSchema};

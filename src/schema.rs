@@ -293,8 +293,15 @@ impl CollectionSchema {
             .map(|f| &f.name)
             .chain(self.vectors.iter().map(|v| &v.name));
         for name in names {
-            if name.is_empty() {
-                return invalid("field names must not be empty".into());
+            // Names become file names (`<field>.<block>.graph`) and filter identifiers.
+            let well_formed = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !well_formed {
+                return invalid(format!(
+                    "field name {name:?} must be 1..=64 characters of [A-Za-z0-9_-]"
+                ));
             }
             if !seen.insert(name.as_str()) {
                 return invalid(format!("field[{name}] is declared twice"));

@@ -67,6 +67,10 @@ pub(crate) struct SegmentMeta {
     pub(crate) block: u64,
     pub(crate) rows: u64,
     pub(crate) file: FileMeta,
+    /// Per vector field, the graph file (relative path) of an HNSW field. Graph files check
+    /// themselves (a checksum per section) and are rebuilt from `file` when damaged.
+    #[serde(default)]
+    pub(crate) graphs: Vec<Option<String>>,
 }
 
 /// Everything needed to open the collection, apart from the files it names.

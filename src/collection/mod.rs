@@ -26,6 +26,7 @@
 
 mod batch;
 mod deletes;
+mod graphs;
 mod manifest;
 mod options;
 mod persist;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
+pub use graphs::GraphLoad;
 pub use options::{CollectionOptions, OpenOptions};
 pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 
@@ -72,6 +74,26 @@ pub struct CollectionStats {
     pub wal_bytes: u64,
     /// N of the current `manifest.<N>`.
     pub manifest_version: u64,
+    /// Per vector field with an HNSW index, how its graphs stand.
+    pub graphs: Vec<GraphStats>,
+}
+
+/// How the graphs of one vector field stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GraphStats {
+    /// The vector field.
+    pub field: String,
+    /// Rows reachable through a graph (the rest are scored exactly).
+    pub rows_covered: u64,
+    /// Sealed-segment graphs memory-mapped from their files.
+    pub mapped: usize,
+    /// Sealed-segment graphs held in memory (rebuilt by a read-only open).
+    pub in_memory: usize,
+    /// Graphs rebuilt at open because their file was missing or damaged.
+    pub rebuilt_at_open: usize,
+    /// Bytes of frozen graph data (adjacency and norms; vectors are not duplicated).
+    pub frozen_bytes: u64,
 }
 
 /// What opening a collection found and did.
@@ -86,6 +108,8 @@ pub struct OpenReport {
     pub segments: usize,
     /// Leftovers of interrupted work removed (temp files, stale WALs, orphan segments).
     pub removed: Vec<String>,
+    /// How each sealed segment's graphs were loaded: `(segment, vector field, how)`.
+    pub graphs: Vec<(u64, String, GraphLoad)>,
     /// Time the whole open took.
     pub duration: Duration,
 }
@@ -209,15 +233,44 @@ impl Collection {
         if !options.read_only {
             report.removed = persist::remove_leftovers(&*storage, path, &manifest)?;
         }
-        let sealed = manifest
-            .segments
-            .par_iter()
-            .map(|meta| {
-                let bytes = meta.file.read(&*storage, path)?;
-                let block = decode_block(&path.join(&meta.file.name), &bytes, &schema)?;
-                Ok(Arc::new(Segment { id: meta.id, block }))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let loaded =
+            manifest
+                .segments
+                .par_iter()
+                .map(|meta| {
+                    let bytes = meta.file.read(&*storage, path)?;
+                    let block = decode_block(&path.join(&meta.file.name), &bytes, &schema)?;
+                    let mut graphs = Vec::with_capacity(schema.vectors.len());
+                    let mut loads = Vec::new();
+                    for (v, vs) in schema.vectors.iter().enumerate() {
+                        if matches!(vs.index, crate::schema::IndexKind::Flat) {
+                            graphs.push(None);
+                            continue;
+                        }
+                        let name =
+                            meta.graphs.get(v).cloned().flatten().unwrap_or_else(|| {
+                                graphs::graph_name(meta.id, &vs.name, meta.block)
+                            });
+                        let (graph, load) =
+                            graphs::load(&*storage, path, &name, vs, &block, v, options.read_only)?;
+                        loads.push((meta.id, vs.name.clone(), load));
+                        graphs.push(Some(graph));
+                    }
+                    Ok((
+                        Arc::new(Segment {
+                            id: meta.id,
+                            block,
+                            graphs,
+                        }),
+                        loads,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+        let mut sealed = Vec::with_capacity(loaded.len());
+        for (segment, loads) in loaded {
+            sealed.push(segment);
+            report.graphs.extend(loads);
+        }
         report.segments = sealed.len();
         let deleted = match &manifest.deletes {
             Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
@@ -401,6 +454,7 @@ impl Collection {
             .map_err(|reason| Error::InvalidArgument(format!("internal: {reason}")))?;
         let (rows, bytes) = {
             let st = self.state.read();
+            st.index_new_rows();
             (st.writing.len() as u64, st.writing.bytes as u64)
         };
         let opts = &w.manifest.options;
@@ -548,7 +602,8 @@ impl Collection {
                 "Invalid query: the vector has a NaN or infinite component".into(),
             ));
         }
-        let (hits, blocks) = flat::search(&st, v, vs.metric, vector, query.topk, filter);
+        let (hits, blocks) =
+            crate::query::plan::search(&st, v, vs, vector, query.topk, query.ef, filter);
         Ok(hits
             .iter()
             .map(|h| {
@@ -629,7 +684,44 @@ impl Collection {
         let w = self.writer.lock();
         let st = self.state.read();
         let stored: u64 = st.blocks().map(|b| b.len() as u64).sum();
+        let graphs = self
+            .schema
+            .vectors
+            .iter()
+            .enumerate()
+            .filter(|(_, vs)| !matches!(vs.index, crate::schema::IndexKind::Flat))
+            .map(|(v, vs)| {
+                let frozen: Vec<_> = st
+                    .sealed
+                    .iter()
+                    .filter_map(|s| s.graphs.get(v)?.as_ref().map(|g| (s, g)))
+                    .collect();
+                GraphStats {
+                    field: vs.name.clone(),
+                    rows_covered: frozen
+                        .iter()
+                        .map(|(s, _)| s.block.len() as u64)
+                        .sum::<u64>()
+                        + st.live_graphs
+                            .get(v)
+                            .and_then(Option::as_ref)
+                            .map_or(0, |l| l.indexed() as u64),
+                    mapped: frozen.iter().filter(|(_, g)| g.is_mapped()).count(),
+                    in_memory: frozen.iter().filter(|(_, g)| !g.is_mapped()).count(),
+                    rebuilt_at_open: self
+                        .report
+                        .graphs
+                        .iter()
+                        .filter(|(_, f, load)| {
+                            *f == vs.name && matches!(load, GraphLoad::Rebuilt { .. })
+                        })
+                        .count(),
+                    frozen_bytes: frozen.iter().map(|(_, g)| g.byte_len() as u64).sum(),
+                }
+            })
+            .collect();
         CollectionStats {
+            graphs,
             doc_count: st.live.len() as u64,
             segments: st.sealed.len(),
             writing_rows: st.writing.len(),

@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::graphs;
 use super::manifest::{FileMeta, Manifest, SegmentMeta};
 use super::{wal_id, Collection, Writer, WAL_BLOCK};
 use crate::error::{Error, Result};
@@ -62,27 +63,57 @@ impl Collection {
         }
         let seg = w.manifest.writing_segment;
         let applied_seq = wal.next_seq() - 1;
-        let (block, deleted, next_doc_id) = {
-            let st = self.state.read();
-            let block = st.writing.retain(|id| !st.deleted.contains(id));
-            (block, st.deleted.clone(), st.next_doc_id)
-        };
-
         let mut next = w.manifest.clone();
         next.version += 1;
-        let segment = if block.is_empty() {
-            None
-        } else {
-            let bytes = encode_block(&block)?;
-            let name = fwd_name(seg);
-            atomic_write(&*self.storage, &self.path.join(&name), &bytes)?;
-            next.segments.push(SegmentMeta {
-                id: seg,
-                block: WAL_BLOCK,
-                rows: block.len() as u64,
-                file: FileMeta::of(name, &bytes),
-            });
-            Some(Arc::new(Segment { id: seg, block }))
+        // Deleted rows stay in the persisted block (the graph's row ids are block positions);
+        // optimize drops them.
+        let (segment, deleted, next_doc_id) = {
+            let st = self.state.read();
+            let segment = if st.writing.is_empty() {
+                None
+            } else {
+                let block = st.writing.clone();
+                let bytes = encode_block(&block)?;
+                let name = fwd_name(seg);
+                atomic_write(&*self.storage, &self.path.join(&name), &bytes)?;
+                st.index_new_rows();
+                let mut graphs = Vec::with_capacity(self.schema.vectors.len());
+                let mut names = Vec::with_capacity(self.schema.vectors.len());
+                for (v, vs) in self.schema.vectors.iter().enumerate() {
+                    match &st.live_graphs[v] {
+                        Some(live) => {
+                            let gname = graphs::graph_name(seg, &vs.name, WAL_BLOCK);
+                            graphs.push(Some(graphs::freeze(
+                                &*self.storage,
+                                &self.path,
+                                &gname,
+                                live,
+                                vs,
+                                &block,
+                                v,
+                            )?));
+                            names.push(Some(gname));
+                        }
+                        None => {
+                            graphs.push(None);
+                            names.push(None);
+                        }
+                    }
+                }
+                next.segments.push(SegmentMeta {
+                    id: seg,
+                    block: WAL_BLOCK,
+                    rows: block.len() as u64,
+                    file: FileMeta::of(name, &bytes),
+                    graphs: names,
+                });
+                Some(Arc::new(Segment {
+                    id: seg,
+                    block,
+                    graphs,
+                }))
+            };
+            (segment, st.deleted.clone(), st.next_doc_id)
         };
         next.writing_segment = next.next_segment_id;
         next.next_segment_id += 1;
@@ -97,6 +128,7 @@ impl Collection {
                 st.sealed.push(segment);
             }
             st.writing = Block::new(&self.schema);
+            st.live_graphs = graphs::new_live_graphs(&self.schema, 0);
         }
         w.wal = None;
         let seg_dir = self.path.join(seg.to_string());
@@ -176,13 +208,41 @@ impl Collection {
             let bytes = encode_block(&merged)?;
             let name = fwd_name(id);
             atomic_write(&*self.storage, &self.path.join(&name), &bytes)?;
+            let mut graphs = Vec::with_capacity(self.schema.vectors.len());
+            let mut names = Vec::with_capacity(self.schema.vectors.len());
+            for (v, vs) in self.schema.vectors.iter().enumerate() {
+                match graphs::build(vs, &merged, v) {
+                    Some(live) => {
+                        let gname = graphs::graph_name(id, &vs.name, WAL_BLOCK);
+                        graphs.push(Some(graphs::freeze(
+                            &*self.storage,
+                            &self.path,
+                            &gname,
+                            &live,
+                            vs,
+                            &merged,
+                            v,
+                        )?));
+                        names.push(Some(gname));
+                    }
+                    None => {
+                        graphs.push(None);
+                        names.push(None);
+                    }
+                }
+            }
             next.segments.push(SegmentMeta {
                 id,
                 block: WAL_BLOCK,
                 rows: merged.len() as u64,
                 file: FileMeta::of(name, &bytes),
+                graphs: names,
             });
-            Some(Arc::new(Segment { id, block: merged }))
+            Some(Arc::new(Segment {
+                id,
+                block: merged,
+                graphs,
+            }))
         };
         self.commit(w, next, &deleted)?;
         self.state.write().sealed = segment.into_iter().collect();
@@ -218,7 +278,9 @@ pub(super) fn remove_leftovers(
             for file in storage.list(&path)? {
                 let rel = format!("{seg}/{file}");
                 let keep = match listed {
-                    Some(meta) => meta.file.name == rel,
+                    Some(meta) => {
+                        meta.file.name == rel || meta.graphs.iter().flatten().any(|g| *g == rel)
+                    }
                     None => file == format!("{WAL_BLOCK}.wal"),
                 };
                 if !keep {

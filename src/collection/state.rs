@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::batch::Batch;
 use super::deletes::DeleteSet;
 use crate::doc::DocStatus;
+use crate::index::live::LiveGraph;
 use crate::schema::CollectionSchema;
 use crate::segment::{Block, Row, Segment};
 use crate::wal::Op;
@@ -19,6 +20,8 @@ pub(crate) struct State {
     pub(crate) sealed: Vec<Arc<Segment>>,
     /// Rows of the writing segment, not yet persisted.
     pub(crate) writing: Block,
+    /// The writing segment's live graph per vector field (`None` for flat fields).
+    pub(crate) live_graphs: Vec<Option<LiveGraph>>,
     /// Live primary keys and the doc id of their current row.
     pub(crate) live: HashMap<String, u64>,
     pub(crate) deleted: DeleteSet,
@@ -42,6 +45,7 @@ impl State {
         }
         State {
             writing: Block::new(&schema),
+            live_graphs: super::graphs::new_live_graphs(&schema, 0),
             schema,
             sealed,
             live,
@@ -56,6 +60,19 @@ impl State {
             .iter()
             .map(|s| &s.block)
             .chain(std::iter::once(&self.writing))
+    }
+
+    /// Adds the writing block's new rows to its live graphs, so they are searchable through
+    /// the graph when the write returns. Needs only a read lock: hnsw_rs inserts through `&self`.
+    pub(crate) fn index_new_rows(&self) {
+        for (v, live) in self.live_graphs.iter().enumerate() {
+            if let Some(live) = live {
+                live.catch_up(
+                    &self.writing.vectors[v].data,
+                    self.schema.vectors[v].dimension,
+                );
+            }
+        }
     }
 
     /// The block and position of a stored row.

@@ -1,12 +1,57 @@
-//! Distance kernels. Written as eight independent accumulators so the compiler vectorises them
-//! on any target without CPU-specific code (no SIGILL on machines without AVX-512).
+//! Distance kernels, chosen once at run time: an AVX2+FMA build of the same code on x86-64 CPUs
+//! that have it, the portable build elsewhere (SSE2 on x86-64, NEON on aarch64: both baseline).
+//! Nothing here needs AVX-512, so no CPU gets SIGILL (a top zvec complaint).
+
+use std::sync::OnceLock;
 
 use crate::schema::Metric;
 
 const LANES: usize = 8;
 
-/// Inner product.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Eight independent accumulators with fused multiply-add, which the compiler turns into SIMD
+/// FMA instructions when built for a target that has them.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn l2_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            let d = x[i] - y[i];
+            acc[i] = d.mul_add(d, acc[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The portable kernels without `mul_add`, which is a slow library call where the target has
+/// no FMA instruction.
+fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ca
@@ -23,8 +68,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Squared Euclidean distance.
-pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+fn l2_plain(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ca
@@ -40,6 +84,82 @@ pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+        super::dot_portable(a, b)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn l2(a: &[f32], b: &[f32]) -> f32 {
+        super::l2_portable(a, b)
+    }
+
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+}
+
+type Kernel = fn(&[f32], &[f32]) -> f32;
+
+struct Kernels {
+    dot: Kernel,
+    l2: Kernel,
+    name: &'static str,
+}
+
+fn kernels() -> &'static Kernels {
+    static KERNELS: OnceLock<Kernels> = OnceLock::new();
+    KERNELS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            // SAFETY: the CPU was just checked to support AVX2 and FMA.
+            return Kernels {
+                dot: |a, b| unsafe { avx2::dot(a, b) },
+                l2: |a, b| unsafe { avx2::l2(a, b) },
+                name: "avx2+fma",
+            };
+        }
+        Kernels {
+            dot: dot_plain,
+            l2: l2_plain,
+            name: if cfg!(target_arch = "aarch64") {
+                "neon"
+            } else {
+                "portable"
+            },
+        }
+    })
+}
+
+/// Which kernel set this CPU runs (`avx2+fma`, `neon`, `portable`).
+pub fn kernel_name() -> &'static str {
+    kernels().name
+}
+
+/// Inner product.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    (kernels().dot)(a, b)
+}
+
+/// Squared Euclidean distance.
+#[inline]
+pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    (kernels().l2)(a, b)
+}
+
+/// `v / |v|`, or `v` unchanged when it is zero.
+pub(crate) fn normalized(v: &[f32]) -> Vec<f32> {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| x / norm).collect()
+    } else {
+        v.to_vec()
+    }
 }
 
 /// A query prepared for scoring under a metric (its norm computed once).
@@ -78,10 +198,82 @@ impl<'q> Scorer<'q> {
 
     /// Orders scores so that smaller is always better.
     pub(crate) fn rank_key(&self, score: f32) -> f32 {
-        if self.metric.higher_is_better() {
-            -score
-        } else {
-            score
+        rank_key(self.metric, score)
+    }
+}
+
+/// Orders scores of `metric` so that smaller is always better.
+pub(crate) fn rank_key(metric: Metric, score: f32) -> f32 {
+    if metric.higher_is_better() {
+        -score
+    } else {
+        score
+    }
+}
+
+/// The distance hnsw_rs builds graphs with: ours, never its stock `DistDot`/`DistCosine`
+/// (they assert on rounding and panic). hnsw_rs asserts distances are ≥ 0, so every metric is
+/// mapped to a non-negative value with the same order: L2 squared; cosine `1 − dot` of
+/// normalised vectors, clamped; inner product through a decreasing positive map of the dot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GraphDistance(pub(crate) Metric);
+
+impl GraphDistance {
+    #[inline]
+    pub(crate) fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.0 {
+            Metric::L2 => l2_squared(a, b),
+            Metric::Cosine => (1.0 - dot(a, b)).clamp(0.0, 2.0),
+            Metric::Ip => {
+                let x = dot(a, b);
+                if x >= 0.0 {
+                    1.0 / (1.0 + x)
+                } else {
+                    1.0 - x
+                }
+            }
         }
+    }
+}
+
+impl hnsw_rs::prelude::Distance<f32> for GraphDistance {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        GraphDistance::eval(self, va, vb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_agree_with_plain_arithmetic() {
+        for dim in [1usize, 7, 8, 9, 50, 128, 1000] {
+            let a: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.11).cos()).collect();
+            let d: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let l: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+            assert!(
+                (dot(&a, &b) - d).abs() <= 1e-4 * d.abs().max(1.0),
+                "dim {dim}"
+            );
+            assert!(
+                (l2_squared(&a, &b) - l).abs() <= 1e-4 * l.max(1.0),
+                "dim {dim}"
+            );
+        }
+    }
+
+    #[test]
+    fn graph_distances_are_non_negative_and_keep_the_order() {
+        let q = [1.0f32, 0.0];
+        let ip = GraphDistance(Metric::Ip);
+        let dots = [-1e30f32, -5.0, -0.5, 0.0, 0.5, 5.0, 1e30];
+        let ds: Vec<f32> = dots.iter().map(|&x| ip.eval(&q, &[x, 0.0])).collect();
+        assert!(ds.iter().all(|d| *d >= 0.0));
+        assert!(ds.windows(2).all(|w| w[0] > w[1]), "{ds:?}");
+        let cos = GraphDistance(Metric::Cosine);
+        let u = normalized(&[0.6, 0.8]);
+        assert!(cos.eval(&u, &u) >= 0.0);
     }
 }

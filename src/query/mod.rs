@@ -2,9 +2,11 @@
 
 pub mod filter;
 pub(crate) mod flat;
+pub(crate) mod plan;
 mod request;
 
 pub use filter::Filter;
+pub use plan::DEFAULT_EF;
 pub use request::{Query, VectorQuery, VectorSource};
 
 /// The largest `topk` a query may ask for (zvec's limit).

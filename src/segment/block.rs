@@ -151,28 +151,6 @@ impl Block {
         }
         doc
     }
-
-    /// A copy holding only the rows for which `keep` is true.
-    pub(crate) fn retain(&self, mut keep: impl FnMut(u64) -> bool) -> Block {
-        let mut out = Block {
-            fields: vec![Vec::new(); self.fields.len()],
-            vectors: self
-                .vectors
-                .iter()
-                .map(|c| VectorColumn {
-                    dim: c.dim,
-                    data: Vec::new(),
-                })
-                .collect(),
-            ..Block::default()
-        };
-        for i in 0..self.len() {
-            if keep(self.doc_ids[i]) {
-                out.push(self.doc_ids[i], self.row(i));
-            }
-        }
-        out
-    }
 }
 
 /// Which columns a read returns.

@@ -14,4 +14,6 @@ pub(crate) use vector::Vector;
 pub(crate) struct Segment {
     pub(crate) id: u64,
     pub(crate) block: Block,
+    /// One frozen graph per vector field with an HNSW index (`None` for flat fields).
+    pub(crate) graphs: Vec<Option<crate::index::frozen::FrozenGraph>>,
 }

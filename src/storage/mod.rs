@@ -6,6 +6,7 @@
 
 mod atomic;
 pub mod envelope;
+mod mapped;
 mod sim;
 mod std_fs;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::error::Result;
 
 pub use atomic::atomic_write;
+pub use mapped::Mapped;
 pub use sim::{Counts, Fault, FaultKind, FaultOp, SimStorage};
 pub use std_fs::StdStorage;
 
@@ -65,6 +67,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn create_temp(&self, dir: &Path) -> Result<(PathBuf, FileRef)>;
     /// Reads a whole file.
     fn read(&self, path: &Path) -> Result<Vec<u8>>;
+    /// Maps a whole file read-only. The engine maps only immutable files.
+    fn map(&self, path: &Path) -> Result<Mapped> {
+        self.read(path).map(|b| Mapped::from_bytes(&b))
+    }
     /// Whether a file or directory exists at `path`.
     fn exists(&self, path: &Path) -> Result<bool>;
     /// Atomically renames `from` to `to`, replacing `to` if it exists.

@@ -64,6 +64,21 @@ impl Storage for StdStorage {
         fs::read(path).map_err(|e| Error::io("read", path, e))
     }
 
+    fn map(&self, path: &Path) -> Result<super::Mapped> {
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        if len == 0 {
+            return Ok(super::Mapped::from_bytes(&[]));
+        }
+        // SAFETY: the engine maps only files it never modifies after their atomic creation
+        // (frozen graphs); a file replaced later is a new inode, so the mapping stays valid.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
+        Ok(super::Mapped::from_mmap(map))
+    }
+
     fn exists(&self, path: &Path) -> Result<bool> {
         path.try_exists().map_err(|e| Error::io("stat", path, e))
     }

@@ -1,0 +1,403 @@
+//! Frozen HNSW graphs: the graph hnsw_rs built, extracted into a compact file we own
+//! (`<field>.<block>.graph`, layout in `docs/FORMAT.md`), memory-mapped on open and searched by
+//! our own beam search.
+//!
+//! The file holds only the graph (per-layer CSR adjacency with `u32` row ids, and for cosine
+//! the inverse norm of every row): the vectors themselves are the segment's forward-store
+//! column, so no vector is kept twice in memory.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ops::Range;
+
+use super::distance::{dot, l2_squared};
+use super::visited::with_visited;
+use crate::schema::Metric;
+use crate::storage::Mapped;
+
+const MAGIC: &[u8; 8] = b"SVGRAPH\x1a";
+const VERSION: u32 = 1;
+const HEADER: usize = 64;
+const ENTRY: usize = 24;
+const ALIGN: usize = 64;
+
+/// One layer in CSR form. Layer 0 lists every row (`members` empty); upper layers list their
+/// member rows, sorted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Layer {
+    pub(crate) members: Vec<u32>,
+    pub(crate) offsets: Vec<u32>,
+    pub(crate) neighbors: Vec<u32>,
+}
+
+/// A graph in owned form, as extracted from hnsw_rs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GraphData {
+    pub(crate) metric: Metric,
+    pub(crate) rows: u32,
+    pub(crate) entry: u32,
+    pub(crate) layers: Vec<Layer>,
+    /// `1/|v|` per row (cosine only; 0 for a zero vector).
+    pub(crate) inv_norms: Vec<f32>,
+}
+
+fn metric_code(m: Metric) -> u32 {
+    match m {
+        Metric::L2 => 0,
+        Metric::Ip => 1,
+        Metric::Cosine => 2,
+    }
+}
+
+fn metric_of(code: u32) -> Option<Metric> {
+    [Metric::L2, Metric::Ip, Metric::Cosine]
+        .into_iter()
+        .find(|&m| metric_code(m) == code)
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+impl GraphData {
+    /// The sections in file order.
+    fn sections(&self) -> Vec<&[u8]> {
+        let mut s: Vec<&[u8]> = vec![bytemuck::cast_slice(&self.inv_norms)];
+        for layer in &self.layers {
+            s.push(bytemuck::cast_slice(&layer.members));
+            s.push(bytemuck::cast_slice(&layer.offsets));
+            s.push(bytemuck::cast_slice(&layer.neighbors));
+        }
+        s
+    }
+
+    /// The bytes of a `.graph` file (little-endian; the engine refuses big-endian hosts).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let sections = self.sections();
+        let table_len = sections.len() * ENTRY;
+        let mut offset = (HEADER + table_len).next_multiple_of(ALIGN);
+        let mut table = Vec::with_capacity(table_len);
+        let mut placed = Vec::new();
+        for s in &sections {
+            table.extend_from_slice(&(offset as u64).to_le_bytes());
+            table.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            put_u32(&mut table, crc32c::crc32c(s));
+            put_u32(&mut table, 0);
+            placed.push(offset);
+            offset = (offset + s.len()).next_multiple_of(ALIGN);
+        }
+        let mut out = Vec::with_capacity(offset);
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, VERSION);
+        put_u32(&mut out, metric_code(self.metric));
+        put_u32(&mut out, self.rows);
+        put_u32(&mut out, self.layers.len() as u32);
+        put_u32(&mut out, self.entry);
+        put_u32(&mut out, sections.len() as u32);
+        put_u32(&mut out, crc32c::crc32c(&table));
+        out.resize(HEADER - 4, 0);
+        let crc = crc32c::crc32c(&out);
+        put_u32(&mut out, crc);
+        out.extend_from_slice(&table);
+        for (s, at) in sections.iter().zip(placed) {
+            out.resize(at, 0);
+            out.extend_from_slice(s);
+        }
+        out
+    }
+}
+
+/// Where a layer's three arrays are in the file.
+#[derive(Debug, Clone)]
+struct LayerRanges {
+    members: Range<usize>,
+    offsets: Range<usize>,
+    neighbors: Range<usize>,
+}
+
+/// A checked, memory-mapped graph.
+#[derive(Debug)]
+pub(crate) struct FrozenGraph {
+    bytes: Mapped,
+    metric: Metric,
+    rows: u32,
+    entry: u32,
+    inv_norms: Range<usize>,
+    layers: Vec<LayerRanges>,
+}
+
+impl FrozenGraph {
+    /// Checks every header field, section checksum and row id, so that search can never index
+    /// out of bounds. `Err` says what is wrong, at which offset.
+    pub(crate) fn open(bytes: Mapped, metric: Metric, rows: usize) -> Result<Self, (u64, String)> {
+        if cfg!(target_endian = "big") {
+            return Err((0, "graph files are little-endian; this host is not".into()));
+        }
+        let b: &[u8] = &bytes;
+        if b.len() < HEADER {
+            return Err((
+                0,
+                format!("file is {} bytes, shorter than its header", b.len()),
+            ));
+        }
+        if &b[0..8] != MAGIC {
+            return Err((0, "bad magic".into()));
+        }
+        if get_u32(b, HEADER - 4) != crc32c::crc32c(&b[..HEADER - 4]) {
+            return Err((HEADER as u64 - 4, "header checksum mismatch".into()));
+        }
+        if get_u32(b, 8) != VERSION {
+            return Err((
+                8,
+                format!("unsupported graph format version {}", get_u32(b, 8)),
+            ));
+        }
+        if metric_of(get_u32(b, 12)) != Some(metric) {
+            return Err((12, "graph was built for another metric".into()));
+        }
+        let n = get_u32(b, 16);
+        if n as usize != rows {
+            return Err((16, format!("graph covers {n} rows, the segment has {rows}")));
+        }
+        let nlayers = get_u32(b, 20) as usize;
+        let entry = get_u32(b, 24);
+        let nsections = get_u32(b, 28) as usize;
+        if nlayers == 0 || nlayers > 64 || nsections != 1 + 3 * nlayers || (n > 0 && entry >= n) {
+            return Err((20, "inconsistent layer, section or entry fields".into()));
+        }
+        let table = b
+            .get(HEADER..HEADER + nsections * ENTRY)
+            .ok_or((HEADER as u64, "section table runs past the end".to_string()))?;
+        if crc32c::crc32c(table) != get_u32(b, 32) {
+            return Err((HEADER as u64, "section table checksum mismatch".into()));
+        }
+        let mut ranges = Vec::with_capacity(nsections);
+        for i in 0..nsections {
+            let e = i * ENTRY;
+            let (off, len) = (get_u64(table, e) as usize, get_u64(table, e + 8) as usize);
+            let at = (HEADER + e) as u64;
+            let section = off
+                .checked_add(len)
+                .and_then(|end| b.get(off..end))
+                .ok_or((at, format!("section {i} runs past the end of the file")))?;
+            if off % ALIGN != 0 || len % 4 != 0 {
+                return Err((at, format!("section {i} is misaligned")));
+            }
+            if crc32c::crc32c(section) != get_u32(table, e + 16) {
+                return Err((off as u64, format!("section {i} checksum mismatch")));
+            }
+            ranges.push(off..off + len);
+        }
+        let words = |r: &Range<usize>| -> &[u32] { bytemuck::cast_slice(&b[r.clone()]) };
+        let inv_norms = ranges[0].clone();
+        let expected_norms = if metric == Metric::Cosine {
+            n as usize * 4
+        } else {
+            0
+        };
+        if inv_norms.len() != expected_norms {
+            return Err((
+                inv_norms.start as u64,
+                "norm section has the wrong size".into(),
+            ));
+        }
+        let mut layers = Vec::with_capacity(nlayers);
+        for l in 0..nlayers {
+            let lr = LayerRanges {
+                members: ranges[1 + 3 * l].clone(),
+                offsets: ranges[2 + 3 * l].clone(),
+                neighbors: ranges[3 + 3 * l].clone(),
+            };
+            let (members, offsets, neighbors) =
+                (words(&lr.members), words(&lr.offsets), words(&lr.neighbors));
+            let at = lr.offsets.start as u64;
+            let count = if l == 0 {
+                if !members.is_empty() {
+                    return Err((lr.members.start as u64, "layer 0 lists members".into()));
+                }
+                n as usize
+            } else {
+                if members.windows(2).any(|w| w[0] >= w[1])
+                    || members.last().is_some_and(|&m| m >= n)
+                {
+                    return Err((
+                        lr.members.start as u64,
+                        format!("layer {l} members are invalid"),
+                    ));
+                }
+                members.len()
+            };
+            if offsets.len() != count + 1
+                || offsets.first() != Some(&0)
+                || offsets.windows(2).any(|w| w[0] > w[1])
+                || offsets.last().map(|&o| o as usize) != Some(neighbors.len())
+            {
+                return Err((at, format!("layer {l} offsets are invalid")));
+            }
+            if neighbors.iter().any(|&r| r >= n) {
+                return Err((
+                    lr.neighbors.start as u64,
+                    format!("layer {l} names a row out of range"),
+                ));
+            }
+            layers.push(lr);
+        }
+        if let Some(top) = layers.last().filter(|_| nlayers > 1) {
+            if words(&top.members).binary_search(&entry).is_err() {
+                return Err((24, "entry point is not on the top layer".into()));
+            }
+        }
+        Ok(FrozenGraph {
+            metric,
+            rows: n,
+            entry,
+            inv_norms,
+            layers,
+            bytes,
+        })
+    }
+
+    /// Whether the graph is mapped from its file (rather than rebuilt in memory).
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.bytes.is_mapped()
+    }
+
+    /// Bytes of graph data (adjacency and norms).
+    pub(crate) fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn words(&self, r: &Range<usize>) -> &[u32] {
+        bytemuck::cast_slice(&self.bytes[r.clone()])
+    }
+
+    fn neighbors(&self, layer: usize, row: u32) -> &[u32] {
+        let lr = &self.layers[layer];
+        let offsets = self.words(&lr.offsets);
+        let slot = if layer == 0 {
+            Some(row as usize)
+        } else {
+            self.words(&lr.members).binary_search(&row).ok()
+        };
+        match slot {
+            Some(i) => &self.words(&lr.neighbors)[offsets[i] as usize..offsets[i + 1] as usize],
+            None => &[],
+        }
+    }
+
+    /// Beam search for the `k` best accepted rows of `vectors` (the segment's column, `dim`
+    /// floats per row). Rejected rows are traversed (they keep the graph connected) but never
+    /// returned. Returns `(distance, row)` best first, where the distance is smaller-is-better
+    /// (L2: squared distance, IP: −dot, cosine: 1 − cos).
+    pub(crate) fn search(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(f32, u32)> {
+        if self.rows == 0 || k == 0 {
+            return Vec::new();
+        }
+        let inv_norms: &[f32] = bytemuck::cast_slice(&self.bytes[self.inv_norms.clone()]);
+        let q_inv = {
+            let n = dot(query, query).sqrt();
+            if n > 0.0 {
+                1.0 / n
+            } else {
+                0.0
+            }
+        };
+        let dist = |row: u32| -> f32 {
+            let v = &vectors[row as usize * dim..(row as usize + 1) * dim];
+            match self.metric {
+                Metric::L2 => l2_squared(query, v),
+                Metric::Ip => -dot(query, v),
+                Metric::Cosine => 1.0 - dot(query, v) * q_inv * inv_norms[row as usize],
+            }
+        };
+        let mut cur = self.entry;
+        let mut cur_d = dist(cur);
+        for layer in (1..self.layers.len()).rev() {
+            loop {
+                let mut improved = false;
+                for &nb in self.neighbors(layer, cur) {
+                    let d = dist(nb);
+                    if d < cur_d {
+                        cur = nb;
+                        cur_d = d;
+                        improved = true;
+                    }
+                }
+                if !improved {
+                    break;
+                }
+            }
+        }
+        let ef = ef.max(k);
+        with_visited(self.rows as usize, |visited| {
+            let mut candidates: BinaryHeap<Reverse<(Key, u32)>> = BinaryHeap::new();
+            let mut results: BinaryHeap<(Key, u32)> = BinaryHeap::new();
+            visited.insert(cur);
+            candidates.push(Reverse((Key(cur_d), cur)));
+            if accept(cur) {
+                results.push((Key(cur_d), cur));
+            }
+            while let Some(Reverse((Key(d), row))) = candidates.pop() {
+                if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
+                    break;
+                }
+                for &nb in self.neighbors(0, row) {
+                    if !visited.insert(nb) {
+                        continue;
+                    }
+                    let dn = dist(nb);
+                    let worst = results.peek().map_or(f32::INFINITY, |w| w.0 .0);
+                    if results.len() < ef || dn < worst {
+                        candidates.push(Reverse((Key(dn), nb)));
+                        if accept(nb) {
+                            results.push((Key(dn), nb));
+                            if results.len() > ef {
+                                results.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            let mut out: Vec<(f32, u32)> = results.into_iter().map(|(Key(d), r)| (d, r)).collect();
+            out.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            out.truncate(k);
+            out
+        })
+    }
+}
+
+/// A totally ordered f32 for heaps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Key(f32);
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
