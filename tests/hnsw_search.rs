@@ -111,3 +111,245 @@ fn glove_recall_of_live_and_frozen_graphs_and_mapped_reopen() {
         "reopen searches the same graph"
     );
 }
+
+/// Small random-ish vectors with a fixed seed (no rand dependency needed here).
+fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            (0..dim)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 20_000) as f32 / 10_000.0 - 1.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn small_schema(metric: Metric) -> CollectionSchema {
+    CollectionSchema::new("s")
+        .field(FieldSchema::new("n", DataType::Int64))
+        .vector(
+            stratavec::VectorSchema::new("v", 16)
+                .metric(metric)
+                .index(IndexKind::Hnsw {
+                    m: 8,
+                    ef_construction: 100,
+                }),
+        )
+}
+
+fn put(c: &Collection, upsert: bool, rows: &[(usize, &Vec<f32>)]) {
+    let docs: Vec<Doc> = rows
+        .iter()
+        .map(|(i, v)| {
+            Doc::new(format!("k{i}"))
+                .set("n", *i as i64)
+                .vector("v", (*v).clone())
+        })
+        .collect();
+    if upsert {
+        c.upsert(&docs).unwrap();
+    } else {
+        c.insert(&docs).unwrap();
+    }
+}
+
+/// Every live vector finds itself at rank 1 and no deleted key is ever returned.
+fn assert_self_recall(
+    c: &Collection,
+    live: &std::collections::BTreeMap<usize, Vec<f32>>,
+    deleted: &[usize],
+    stage: &str,
+) {
+    for (i, v) in live {
+        let hits = c.query(&Query::vector("v", v.clone()).topk(5)).unwrap();
+        assert_eq!(
+            hits[0].pk,
+            format!("k{i}"),
+            "{stage}: k{i} does not find itself first"
+        );
+        for d in deleted {
+            assert!(
+                hits.iter()
+                    .all(|h| h.pk != format!("k{d}") || live.contains_key(d)),
+                "{stage}: deleted k{d} returned"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_live_vector_finds_itself_after_upserts_deletes_flush_and_reopen() {
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        let c =
+            Collection::create(&path, small_schema(metric), CollectionOptions::default()).unwrap();
+        let first = vectors(600, 16, 1);
+        let mut live: std::collections::BTreeMap<usize, Vec<f32>> =
+            first.iter().cloned().enumerate().collect();
+        for chunk in first.iter().enumerate().collect::<Vec<_>>().chunks(100) {
+            put(&c, false, chunk);
+        }
+        // IP has no self-similarity guarantee (a longer vector can out-score a row's own), so
+        // it checks exact agreement below instead of rank 1.
+        if metric != Metric::Ip {
+            assert_self_recall(&c, &live, &[], &format!("{metric:?} live"));
+        }
+        c.flush().unwrap();
+        // Churn: replace 200 vectors, delete 100, across the sealed and the writing segment.
+        let replaced = vectors(200, 16, 2);
+        put(
+            &c,
+            true,
+            &replaced
+                .iter()
+                .enumerate()
+                .map(|(j, v)| (j * 3, v))
+                .collect::<Vec<_>>(),
+        );
+        for (j, v) in replaced.iter().enumerate() {
+            live.insert(j * 3, v.clone());
+        }
+        let deleted: Vec<usize> = (0..100).map(|j| j * 5 + 1).collect();
+        let keys: Vec<String> = deleted.iter().map(|d| format!("k{d}")).collect();
+        c.delete(&keys).unwrap();
+        for d in &deleted {
+            live.remove(d);
+        }
+        let check = |c: &Collection, stage: &str| {
+            if metric != Metric::Ip {
+                assert_self_recall(c, &live, &deleted, &format!("{metric:?} {stage}"));
+            }
+            // With ef ≥ the collection size the graph walk sees everything: it equals exact.
+            let probe = vectors(20, 16, 3);
+            for q in &probe {
+                let graph = c
+                    .query(&Query::vector("v", q.clone()).topk(10).ef(2000))
+                    .unwrap();
+                let exact = exact_top(metric, &live, q, 10);
+                let got: Vec<&str> = graph.iter().map(|d| d.pk.as_str()).collect();
+                assert_eq!(
+                    got,
+                    exact.iter().map(String::as_str).collect::<Vec<_>>(),
+                    "{metric:?} {stage}"
+                );
+            }
+        };
+        check(&c, "after churn");
+        c.flush().unwrap();
+        check(&c, "after flush");
+        drop(c);
+        let c = Collection::open(&path, OpenOptions::default()).unwrap();
+        check(&c, "after reopen");
+        c.optimize().unwrap();
+        assert_eq!(c.stats().segments, 1);
+        check(&c, "after optimize");
+    }
+}
+
+fn exact_top(
+    metric: Metric,
+    live: &std::collections::BTreeMap<usize, Vec<f32>>,
+    q: &[f32],
+    k: usize,
+) -> Vec<String> {
+    let mut scored: Vec<(f32, String)> = live
+        .iter()
+        .map(|(i, v)| {
+            let dot: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
+            let key = match metric {
+                Metric::L2 => q.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum(),
+                Metric::Ip => -dot,
+                Metric::Cosine => {
+                    let n = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+                    1.0 - dot / (n(q) * n(v))
+                }
+            };
+            (key, format!("k{i}"))
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|s| s.1).collect()
+}
+
+#[test]
+fn a_damaged_graph_file_is_reported_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let c = Collection::create(
+        &path,
+        small_schema(Metric::L2),
+        CollectionOptions::default(),
+    )
+    .unwrap();
+    let vs = vectors(500, 16, 9);
+    put(&c, false, &vs.iter().enumerate().collect::<Vec<_>>());
+    c.flush().unwrap();
+    let expected: Vec<Vec<String>> = vs[..20]
+        .iter()
+        .map(|q| {
+            c.query(&Query::vector("v", q.clone()).topk(5).ef(1000))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.pk)
+                .collect()
+        })
+        .collect();
+    drop(c);
+    let graph = path.join("0").join("v.0.graph");
+    let clean = std::fs::read(&graph).unwrap();
+    let damages: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", clean[..clean.len() / 2].to_vec()),
+        ("bit flip in the adjacency", {
+            let mut b = clean.clone();
+            let at = b.len() - 100;
+            b[at] ^= 0x08;
+            b
+        }),
+        ("bit flip in the header", {
+            let mut b = clean.clone();
+            b[17] ^= 0x01;
+            b
+        }),
+        ("empty", Vec::new()),
+    ];
+    for (what, bytes) in damages {
+        std::fs::write(&graph, &bytes).unwrap();
+        let c = Collection::open(&path, OpenOptions::default()).unwrap();
+        match &c.open_report().graphs[..] {
+            [(0, field, GraphLoad::Rebuilt { reason })] if field == "v" => {
+                assert!(
+                    reason.contains("v.0.graph"),
+                    "{what}: the report names the file: {reason}"
+                )
+            }
+            other => panic!("{what}: expected a rebuild, got {other:?}"),
+        }
+        assert_eq!(c.stats().graphs[0].rebuilt_at_open, 1);
+        for (q, want) in vs[..20].iter().zip(&expected) {
+            let got: Vec<String> = c
+                .query(&Query::vector("v", q.clone()).topk(5).ef(1000))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.pk)
+                .collect();
+            assert_eq!(&got, want, "{what}");
+        }
+        drop(c);
+        // The rebuilt file was written back: the next open maps it.
+        let c = Collection::open(&path, OpenOptions::default()).unwrap();
+        assert_eq!(c.open_report().graphs[0].2, GraphLoad::Mapped, "{what}");
+    }
+    // A missing file is rebuilt too.
+    std::fs::remove_file(&graph).unwrap();
+    let c = Collection::open(&path, OpenOptions::default()).unwrap();
+    assert!(matches!(
+        c.open_report().graphs[0].2,
+        GraphLoad::Rebuilt { .. }
+    ));
+}

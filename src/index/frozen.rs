@@ -198,6 +198,19 @@ impl FrozenGraph {
             }
             ranges.push(off..off + len);
         }
+        // Padding between sections must be zero, so that no byte of the file goes unchecked.
+        let mut covered = HEADER + table.len();
+        let mut sorted = ranges.clone();
+        sorted.sort_by_key(|r| r.start);
+        for r in sorted.iter().chain(std::iter::once(&(b.len()..b.len()))) {
+            if r.start < covered {
+                return Err((r.start as u64, "sections overlap".into()));
+            }
+            if let Some(at) = b[covered..r.start].iter().position(|&x| x != 0) {
+                return Err(((covered + at) as u64, "non-zero padding".into()));
+            }
+            covered = r.end;
+        }
         let words = |r: &Range<usize>| -> &[u32] { bytemuck::cast_slice(&b[r.clone()]) };
         let inv_norms = ranges[0].clone();
         let expected_norms = if metric == Metric::Cosine {
