@@ -360,6 +360,9 @@ impl FrozenGraph {
             }
         }
         let ef = ef.max(k);
+        // Layer 0 is walked thousands of times per query: view its arrays once.
+        let l0_offsets = self.words(&self.layers[0].offsets);
+        let l0_neighbors = self.words(&self.layers[0].neighbors);
         with_visited(self.rows as usize, |visited| {
             let mut candidates: BinaryHeap<Reverse<(Key, u32)>> = BinaryHeap::new();
             let mut results: BinaryHeap<(Key, u32)> = BinaryHeap::new();
@@ -372,7 +375,13 @@ impl FrozenGraph {
                 if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
                     break;
                 }
-                for &nb in self.neighbors(0, row) {
+                let (from, to) = (
+                    l0_offsets[row as usize] as usize,
+                    l0_offsets[row as usize + 1] as usize,
+                );
+                let hood = &l0_neighbors[from..to];
+                prefetch_rows(vectors, dim, hood);
+                for &nb in hood {
                     if !visited.insert(nb) {
                         continue;
                     }
@@ -395,6 +404,25 @@ impl FrozenGraph {
             out
         })
     }
+}
+
+/// Asks the CPU to start loading the vectors of a neighbourhood before they are scored.
+#[inline]
+fn prefetch_rows(vectors: &[f32], dim: usize, rows: &[u32]) {
+    #[cfg(target_arch = "x86_64")]
+    for &r in rows {
+        if let Some(v) = vectors.get(r as usize * dim) {
+            // SAFETY: prefetching is a hint that cannot fault; the pointer is in bounds anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    (v as *const f32).cast::<i8>(),
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (vectors, dim, rows);
 }
 
 /// A totally ordered f32 for heaps.

@@ -276,8 +276,10 @@ impl SimStorage {
                     image.extend_from_slice(&inode.live[inode.dirty_from..inode.dirty_from + keep]);
                 }
             }
+            // What survived the crash is on the disk now: durable.
+            inode.durable = image.clone();
+            inode.dirty_from = image.len();
             inode.live = image;
-            inode.dirty_from = inode.durable.len().min(inode.live.len());
         }
     }
 

@@ -282,7 +282,13 @@ impl<P: WalPayload> Wal<P> {
         let mut salvaged = None;
         let mut valid_end = a.valid_end;
         let file = match a.damage {
-            Damage::None => storage.open(path)?,
+            Damage::None => {
+                // Records a killed process left in the page cache count as durable from here
+                // on, so make them so.
+                let file = storage.open(path)?;
+                file.sync()?;
+                file
+            }
             Damage::Torn { offset, bytes } => {
                 let file = storage.open(path)?;
                 file.set_len(offset)?;
