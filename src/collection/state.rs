@@ -3,8 +3,9 @@
 //! `apply` is deterministic: replaying the same records on the same starting state gives the
 //! same doc ids and outcomes, which is what makes WAL replay reproduce what writers saw.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use hashbrown::HashMap;
 
 use super::batch::Batch;
 use super::deletes::DeleteSet;
@@ -35,7 +36,8 @@ impl State {
         deleted: DeleteSet,
         next_doc_id: u64,
     ) -> Self {
-        let mut live = HashMap::new();
+        let rows: usize = sealed.iter().map(|s| s.block.len()).sum();
+        let mut live = HashMap::with_capacity(rows);
         for seg in &sealed {
             for (i, &id) in seg.block.doc_ids.iter().enumerate() {
                 if !deleted.contains(id) {

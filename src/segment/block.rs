@@ -32,7 +32,7 @@ impl VectorColumn {
 }
 
 /// Rows in ascending doc-id order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Block {
     pub(crate) doc_ids: Vec<u64>,
     pub(crate) pks: Vec<String>,
@@ -41,7 +41,6 @@ pub(crate) struct Block {
     /// `vectors[v]`: one column per vector field.
     pub(crate) vectors: Vec<VectorColumn>,
     /// Approximate memory footprint, for the automatic persist.
-    #[serde(skip)]
     pub(crate) bytes: usize,
 }
 

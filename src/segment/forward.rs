@@ -1,29 +1,157 @@
 //! The forward-store file `<segment>/<block>.fwd`: a [`Block`] in a checksummed envelope.
+//!
+//! The payload is MessagePack, laid out for a fast open: doc ids, primary keys and vectors as
+//! raw little-endian byte strings, and each scalar field as one typed column (`Option<i32>`
+//! etc.) rather than a tagged value per row. Array fields, which are rare, keep the tagged form.
 
 use std::path::Path;
 
-use super::Block;
+use serde::{Deserialize, Serialize};
+
+use super::{Block, VectorColumn};
+use crate::doc::Value;
 use crate::error::{Error, Result};
 use crate::schema::CollectionSchema;
 use crate::storage::envelope;
 
 const MAGIC: &[u8; 8] = b"SVFWD\r\n\x1a";
 
+/// One scalar column.
+#[derive(Serialize, Deserialize)]
+enum Column {
+    Bool(Vec<Option<bool>>),
+    Int32(Vec<Option<i32>>),
+    Int64(Vec<Option<i64>>),
+    UInt32(Vec<Option<u32>>),
+    UInt64(Vec<Option<u64>>),
+    Float(Vec<Option<f32>>),
+    Double(Vec<Option<f64>>),
+    String(Vec<Option<String>>),
+    /// Any other column (arrays), one tagged value per row.
+    Values(Vec<Value>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    #[serde(with = "serde_bytes")]
+    doc_ids: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pk_ends: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pk_bytes: Vec<u8>,
+    columns: Vec<Column>,
+    vectors: Vec<VectorColumn>,
+}
+
+macro_rules! typed {
+    ($values:expr, $variant:ident) => {{
+        let mut out = Vec::with_capacity($values.len());
+        for v in $values {
+            match v {
+                Value::$variant(x) => out.push(Some(x.clone())),
+                Value::Null => out.push(None),
+                _ => return Column::Values($values.to_vec()),
+            }
+        }
+        Column::$variant(out)
+    }};
+}
+
+fn column(values: &[Value]) -> Column {
+    match values.iter().find(|v| !v.is_null()) {
+        Some(Value::Bool(_)) => typed!(values, Bool),
+        Some(Value::Int32(_)) => typed!(values, Int32),
+        Some(Value::Int64(_)) => typed!(values, Int64),
+        Some(Value::UInt32(_)) => typed!(values, UInt32),
+        Some(Value::UInt64(_)) => typed!(values, UInt64),
+        Some(Value::Float(_)) => typed!(values, Float),
+        Some(Value::Double(_)) => typed!(values, Double),
+        Some(Value::String(_)) => typed!(values, String),
+        _ => Column::Values(values.to_vec()),
+    }
+}
+
+fn values(column: Column) -> Vec<Value> {
+    fn map<T>(c: Vec<Option<T>>, f: impl Fn(T) -> Value) -> Vec<Value> {
+        c.into_iter().map(|x| x.map_or(Value::Null, &f)).collect()
+    }
+    match column {
+        Column::Bool(c) => map(c, Value::Bool),
+        Column::Int32(c) => map(c, Value::Int32),
+        Column::Int64(c) => map(c, Value::Int64),
+        Column::UInt32(c) => map(c, Value::UInt32),
+        Column::UInt64(c) => map(c, Value::UInt64),
+        Column::Float(c) => map(c, Value::Float),
+        Column::Double(c) => map(c, Value::Double),
+        Column::String(c) => map(c, Value::String),
+        Column::Values(c) => c,
+    }
+}
+
 /// The bytes of a `.fwd` file holding `block`.
 pub(crate) fn encode_block(block: &Block) -> Result<Vec<u8>> {
-    let payload = rmp_serde::to_vec_named(block)
+    let mut pk_ends = Vec::with_capacity(block.pks.len() * 8);
+    let mut pk_bytes = Vec::new();
+    for pk in &block.pks {
+        pk_bytes.extend_from_slice(pk.as_bytes());
+        pk_ends.extend_from_slice(&(pk_bytes.len() as u64).to_le_bytes());
+    }
+    let wire = Wire {
+        doc_ids: block
+            .doc_ids
+            .iter()
+            .flat_map(|id| id.to_le_bytes())
+            .collect(),
+        pk_ends,
+        pk_bytes,
+        columns: block.fields.iter().map(|c| column(c)).collect(),
+        vectors: block.vectors.clone(),
+    };
+    let payload = rmp_serde::to_vec(&wire)
         .map_err(|e| Error::Serialization(format!("encoding a forward block: {e}")))?;
     Ok(envelope::seal(MAGIC, &payload))
+}
+
+fn u64s(bytes: &[u8]) -> Option<Vec<u64>> {
+    if !bytes.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
+    )
 }
 
 /// Decodes and checks a `.fwd` file read from `path`.
 pub(crate) fn decode_block(path: &Path, bytes: &[u8], schema: &CollectionSchema) -> Result<Block> {
     let payload = envelope::open(path, MAGIC, bytes)?;
-    let mut block: Block = rmp_serde::from_slice(payload)
-        .map_err(|e| Error::corrupted(path, 24, format!("forward block does not decode: {e}")))?;
-    block
-        .conforms_to(schema)
-        .map_err(|reason| Error::corrupted(path, 24, reason))?;
-    block.bytes = bytes.len();
+    let bad = |reason: String| Error::corrupted(path, 24, reason);
+    let wire: Wire = rmp_serde::from_slice(payload)
+        .map_err(|e| bad(format!("forward block does not decode: {e}")))?;
+    let doc_ids =
+        u64s(&wire.doc_ids).ok_or_else(|| bad("doc id bytes not a multiple of 8".into()))?;
+    let ends = u64s(&wire.pk_ends).ok_or_else(|| bad("pk offsets not a multiple of 8".into()))?;
+    let mut pks = Vec::with_capacity(ends.len());
+    let mut start = 0usize;
+    for end in ends {
+        let end = end as usize;
+        let pk = wire
+            .pk_bytes
+            .get(start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| bad("primary keys are damaged".into()))?;
+        pks.push(pk.to_string());
+        start = end;
+    }
+    let block = Block {
+        doc_ids,
+        pks,
+        fields: wire.columns.into_iter().map(values).collect(),
+        vectors: wire.vectors,
+        bytes: bytes.len(),
+    };
+    block.conforms_to(schema).map_err(bad)?;
     Ok(block)
 }

@@ -5,7 +5,7 @@ mod block;
 mod forward;
 mod vector;
 
-pub(crate) use block::{Block, Projection, Row};
+pub(crate) use block::{Block, Projection, Row, VectorColumn};
 pub(crate) use forward::{decode_block, encode_block};
 pub(crate) use vector::Vector;
 
