@@ -123,7 +123,8 @@ impl Manifest {
             return Err(Error::corrupted(
                 dir.join("manifest.0"),
                 0,
-                "no manifest: not a stratavec collection, or its creation was interrupted",
+                "no manifest: not a stratavec collection, or its creation was interrupted \
+                 (then `create` it again)",
             ));
         };
         let path = dir.join(Self::file_name(version));

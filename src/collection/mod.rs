@@ -172,7 +172,7 @@ impl Collection {
         let path = path.as_ref();
         schema.validate()?;
         let storage = options.storage.clone();
-        if storage.exists(path)? {
+        if storage.exists(path)? && !Self::is_unfinished_create(&*storage, path)? {
             return Err(Error::PathExists(path.to_path_buf()));
         }
         storage.create_dir_all(path)?;
@@ -200,6 +200,18 @@ impl Collection {
         )?;
         let open = OpenOptions::default().storage(storage);
         Self::assemble(path, lock, manifest, &open, Instant::now())
+    }
+
+    /// Whether `path` is what an interrupted `create` leaves: a directory holding nothing but
+    /// a lock file and temp files (the manifest is the last thing `create` writes). `create`
+    /// may reuse such a path; anything else there is refused.
+    fn is_unfinished_create(storage: &dyn Storage, path: &Path) -> Result<bool> {
+        let Ok(names) = storage.list(path) else {
+            return Ok(false);
+        };
+        Ok(names
+            .iter()
+            .all(|n| n == LOCK_FILE || n.starts_with(".tmp-")))
     }
 
     /// Opens an existing collection, recovering the writing segment from its WAL.
@@ -445,8 +457,12 @@ impl Collection {
         let Some(wal) = w.wal.as_ref() else {
             return Err(Error::Closed);
         };
-        wal.append(op, &batch)?;
+        let appended = wal.append(op, &batch);
+        // A record whose fsync failed still took its seq: never hand that seq out again.
         w.next_seq = wal.next_seq();
+        if let Err(e) = appended {
+            return Err(Self::poison(w, e));
+        }
         let statuses = self
             .state
             .write()
@@ -663,12 +679,26 @@ impl Collection {
 
     /// Makes every acknowledged write durable now, whatever the flush policy.
     pub fn sync(&self) -> Result<()> {
-        let w = self.writer.lock();
+        let mut w = self.writer.lock();
         self.check_writable(&w)?;
-        match &w.wal {
+        let synced = match &w.wal {
             Some(wal) => wal.sync(),
             None => Ok(()),
+        };
+        synced.map_err(|e| Self::poison(&mut w, e))
+    }
+
+    /// Makes the collection refuse writes after a failed WAL write or fsync (DESIGN §4): the
+    /// WAL's own poisoning is not enough, since a flush would start a fresh WAL.
+    fn poison(w: &mut Writer, e: Error) -> Error {
+        if matches!(e, Error::Io { .. } | Error::Poisoned { .. }) && w.failed.is_none() {
+            let cause = match &e {
+                Error::Poisoned { cause, .. } => cause.clone(),
+                other => Arc::new(std::io::Error::other(other.to_string())),
+            };
+            w.failed = Some(cause);
         }
+        e
     }
 
     /// Merges all sealed segments into one and drops deleted rows for good.
