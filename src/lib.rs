@@ -26,5 +26,5 @@ pub use collection::{
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};
 pub use index::kernel_name;
-pub use query::{FetchOptions, Query, SearchOptions};
+pub use query::{FetchOptions, Group, GroupBy, Query, ReRanker, SearchOptions};
 pub use schema::{CollectionSchema, DataType, FieldSchema, IndexKind, Metric, VectorSchema};

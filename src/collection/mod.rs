@@ -551,7 +551,8 @@ impl Collection {
     }
 
     /// zvec's general query: no vector (live documents in insertion order, score 0), one
-    /// vector, or the vector of a stored document ([`Query::by_id`]).
+    /// vector, the vector of a stored document ([`Query::by_id`]), or several routes merged by
+    /// a [`crate::ReRanker`]; with an optional filter.
     pub fn query(&self, query: &Query) -> Result<Vec<Doc>> {
         self.check_open()?;
         if query.topk == 0 || query.topk > MAX_TOPK {
@@ -564,26 +565,55 @@ impl Collection {
         let filter = Filter::compile(&self.schema, query.filter.as_deref().unwrap_or(""))?;
         let filter = filter.as_ref();
         let st = self.state.read();
-        let route = match query.vectors.as_slice() {
-            [] => {
-                let docs = st
-                    .blocks()
-                    .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
-                    .filter(|(b, i)| {
-                        !st.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
-                    })
-                    .take(query.topk)
-                    .map(|(b, i)| b.doc(&self.schema, i, &projection))
-                    .collect();
-                return Ok(docs);
+        match query.vectors.as_slice() {
+            [] => Ok(st
+                .blocks()
+                .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
+                .filter(|(b, i)| {
+                    !st.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
+                })
+                .take(query.topk)
+                .map(|(b, i)| b.doc(&self.schema, i, &projection))
+                .collect()),
+            [route] => Ok(self
+                .route(&st, route, query.topk, query.ef, filter, &projection)?
+                .1),
+            routes => {
+                let reranker = query.reranker.as_ref().ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "A reranker is required to merge results from multiple queries".into(),
+                    )
+                })?;
+                if let crate::ReRanker::Weighted { weights } = reranker {
+                    if weights.len() != routes.len() {
+                        return Err(Error::InvalidArgument(format!(
+                            "WeightedReRanker has {} weights for {} queries",
+                            weights.len(),
+                            routes.len()
+                        )));
+                    }
+                }
+                // Like zvec, each route contributes max(topk, 10) candidates.
+                let candidates = query.topk.max(10);
+                let results = routes
+                    .iter()
+                    .map(|r| self.route(&st, r, candidates, query.ef, filter, &projection))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(crate::query::fuse(results, reranker, query.topk))
             }
-            [route] => route,
-            _ => {
-                return Err(Error::InvalidArgument(
-                    "A reranker is required to merge results from multiple queries".into(),
-                ))
-            }
-        };
+        }
+    }
+
+    /// The best `k` documents of one vector route, with the route's metric.
+    fn route(
+        &self,
+        st: &State,
+        route: &crate::query::VectorQuery,
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&Filter>,
+        projection: &Projection,
+    ) -> Result<(crate::Metric, Vec<Doc>)> {
         let v = self.schema.vector_index(&route.field).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "Invalid query: vector field[{}] not found in collection schema",
@@ -618,16 +648,81 @@ impl Collection {
                 "Invalid query: the vector has a NaN or infinite component".into(),
             ));
         }
-        let (hits, blocks) =
-            crate::query::plan::search(&st, v, vs, vector, query.topk, query.ef, filter);
-        Ok(hits
+        let (hits, blocks) = crate::query::plan::search(st, v, vs, vector, k, ef, filter);
+        let docs = hits
             .iter()
             .map(|h| {
-                let mut doc = blocks[h.block].doc(&self.schema, h.row, &projection);
+                let mut doc = blocks[h.block].doc(&self.schema, h.row, projection);
                 doc.score = h.score;
                 doc
             })
-            .collect())
+            .collect();
+        Ok((vs.metric, docs))
+    }
+
+    /// A vector query whose hits are grouped by the value of a scalar field: up to
+    /// `group_count` groups, ordered by their best hit, of up to `topk_per_group` hits each.
+    /// NULL values form the group `""`. Works the same before and after a reopen (zvec's
+    /// returns nothing after a reopen until `optimize`). `query.topk` is ignored.
+    pub fn group_by_query(
+        &self,
+        query: &Query,
+        group: &crate::GroupBy,
+    ) -> Result<Vec<crate::Group>> {
+        let f = self.schema.field_index(&group.field).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "group_by field {} not defined in schema",
+                group.field
+            ))
+        })?;
+        if group.group_count == 0 || group.topk_per_group == 0 {
+            return Err(Error::InvalidArgument(
+                "group_count and topk_per_group must be ≥ 1".into(),
+            ));
+        }
+        let name = &self.schema.fields[f].name;
+        let mut q = query.clone();
+        // The grouping field must come back, whatever the caller asked to see.
+        if let Some(fields) = q.output_fields.as_mut() {
+            if !fields.contains(name) {
+                fields.push(name.clone());
+            }
+        }
+        let live = self.state.read().live.len().max(1);
+        let mut want = (group.group_count * group.topk_per_group * 4).min(MAX_TOPK);
+        loop {
+            q.topk = want.min(live).max(1);
+            let hits = self.query(&q)?;
+            let exhausted = hits.len() < q.topk || q.topk >= live || q.topk >= MAX_TOPK;
+            let mut groups: Vec<crate::Group> = Vec::new();
+            for mut doc in hits {
+                let value = doc.fields.get(name).map_or(String::new(), value_text);
+                if query
+                    .output_fields
+                    .as_ref()
+                    .is_some_and(|o| !o.contains(name))
+                {
+                    doc.fields.remove(name);
+                }
+                match groups.iter().position(|g| g.value == value) {
+                    Some(g) if groups[g].docs.len() < group.topk_per_group => {
+                        groups[g].docs.push(doc)
+                    }
+                    Some(_) => {}
+                    None if groups.len() < group.group_count => groups.push(crate::Group {
+                        value,
+                        docs: vec![doc],
+                    }),
+                    None => {}
+                }
+            }
+            let full = groups.len() == group.group_count
+                && groups.iter().all(|g| g.docs.len() == group.topk_per_group);
+            if full || exhausted {
+                return Ok(groups);
+            }
+            want = (want * 4).min(MAX_TOPK);
+        }
     }
 
     fn projection(
@@ -793,6 +888,23 @@ impl Collection {
         self.lock.lock().take();
         self.storage.remove_dir_all(&self.path)?;
         self.storage.sync_dir(parent_dir(&self.path))
+    }
+}
+
+/// A scalar value as zvec shows a group key.
+fn value_text(v: &crate::Value) -> String {
+    use crate::Value as V;
+    match v {
+        V::Null => String::new(),
+        V::Bool(x) => x.to_string(),
+        V::Int32(x) => x.to_string(),
+        V::Int64(x) => x.to_string(),
+        V::UInt32(x) => x.to_string(),
+        V::UInt64(x) => x.to_string(),
+        V::Float(x) => x.to_string(),
+        V::Double(x) => x.to_string(),
+        V::String(x) => x.clone(),
+        other => format!("{other:?}"),
     }
 }
 

@@ -4,10 +4,13 @@ pub mod filter;
 pub(crate) mod flat;
 pub(crate) mod plan;
 mod request;
+mod rerank;
 
 pub use filter::Filter;
 pub use plan::DEFAULT_EF;
 pub use request::{Query, VectorQuery, VectorSource};
+pub(crate) use rerank::fuse;
+pub use rerank::ReRanker;
 
 /// The largest `topk` a query may ask for (zvec's limit).
 pub const MAX_TOPK: usize = 100_000;
@@ -89,4 +92,35 @@ impl Default for FetchOptions {
             include_vector: true,
         }
     }
+}
+
+/// How [`crate::Collection::group_by_query`] groups hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupBy {
+    /// The scalar field whose value names the group.
+    pub field: String,
+    /// How many groups to return (zvec's default 2).
+    pub group_count: usize,
+    /// How many hits per group (zvec's default 3).
+    pub topk_per_group: usize,
+}
+
+impl GroupBy {
+    /// Groups by `field` with zvec's defaults: 2 groups of 3.
+    pub fn new(field: impl Into<String>) -> Self {
+        GroupBy {
+            field: field.into(),
+            group_count: 2,
+            topk_per_group: 3,
+        }
+    }
+}
+
+/// One group of a grouped query: the field's value (as text; NULL is `""`) and its hits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The grouping field's value, as zvec shows it.
+    pub value: String,
+    /// The group's hits, best first.
+    pub docs: Vec<crate::Doc>,
 }

@@ -43,6 +43,8 @@ pub struct Query {
     pub output_fields: Option<Vec<String>>,
     /// Whether documents carry their vectors (default false).
     pub include_vector: bool,
+    /// How several vector routes are merged (required when there are two or more).
+    pub reranker: Option<super::ReRanker>,
 }
 
 impl Default for Query {
@@ -54,6 +56,7 @@ impl Default for Query {
             ef: None,
             output_fields: None,
             include_vector: false,
+            reranker: None,
         }
     }
 }
@@ -84,6 +87,22 @@ impl Query {
             }],
             ..Query::default()
         }
+    }
+
+    /// Adds another vector route (same or another field); several routes need a
+    /// [`Query::reranker`].
+    pub fn and_vector(mut self, field: impl Into<String>, vector: impl Into<Vec<f32>>) -> Self {
+        self.vectors.push(VectorQuery {
+            field: field.into(),
+            source: VectorSource::Vector(vector.into()),
+        });
+        self
+    }
+
+    /// Sets how the routes of a multi-vector query are merged.
+    pub fn reranker(mut self, reranker: super::ReRanker) -> Self {
+        self.reranker = Some(reranker);
+        self
     }
 
     /// Sets topk.
