@@ -94,7 +94,11 @@ fn run_queries(
         recall = 0.0;
         let started = Instant::now();
         for (q, t) in queries.iter().zip(truth) {
-            let mut query = Query::vector("embedding", q.clone()).topk(10).ef(ef);
+            // Only keys and scores come back, as in zvec's engine-bound measurement.
+            let mut query = Query::vector("embedding", q.clone())
+                .topk(10)
+                .ef(ef)
+                .output_fields(std::iter::empty::<String>());
             if let Some(f) = filter {
                 query = query.filter(f);
             }

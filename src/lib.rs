@@ -27,4 +27,6 @@ pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};
 pub use index::kernel_name;
 pub use query::{FetchOptions, Group, GroupBy, Query, ReRanker, SearchOptions};
-pub use schema::{CollectionSchema, DataType, FieldSchema, IndexKind, Metric, VectorSchema};
+pub use schema::{
+    CollectionSchema, DataType, FieldSchema, IndexKind, Metric, ScalarIndex, VectorSchema,
+};

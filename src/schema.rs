@@ -156,6 +156,15 @@ pub enum IndexKind {
     },
 }
 
+/// An index on a scalar field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScalarIndex {
+    /// Posting lists per value, used by filters of the form `f = v`, `f IN (...)` (also inside
+    /// an AND) to find candidate rows without scanning the segment. Bool, integer and string
+    /// fields.
+    Inverted,
+}
+
 /// A scalar field of the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldSchema {
@@ -165,6 +174,9 @@ pub struct FieldSchema {
     pub data_type: DataType,
     /// Whether documents may omit it (NULL).
     pub nullable: bool,
+    /// An index kept for the field, if any.
+    #[serde(default)]
+    pub index: Option<ScalarIndex>,
 }
 
 impl FieldSchema {
@@ -174,7 +186,14 @@ impl FieldSchema {
             name: name.into(),
             data_type,
             nullable: false,
+            index: None,
         }
+    }
+
+    /// Keeps an index for the field.
+    pub fn index(mut self, index: ScalarIndex) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// Makes the field nullable.
@@ -305,6 +324,23 @@ impl CollectionSchema {
             }
             if !seen.insert(name.as_str()) {
                 return invalid(format!("field[{name}] is declared twice"));
+            }
+        }
+        for f in &self.fields {
+            let indexable = matches!(
+                f.data_type,
+                DataType::Bool
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::UInt32
+                    | DataType::UInt64
+                    | DataType::String
+            );
+            if f.index.is_some() && !indexable {
+                return invalid(format!(
+                    "field[{}]: an inverted index needs a bool, integer or string field, not {}",
+                    f.name, f.data_type
+                ));
             }
         }
         for v in &self.vectors {

@@ -142,10 +142,15 @@ fn one_writer_or_many_readers() {
 #[test]
 fn create_refuses_an_existing_path_and_open_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("notes.txt"), b"not a collection").unwrap();
     let err = Collection::create(dir.path(), schema(), CollectionOptions::default()).unwrap_err();
     assert!(matches!(err, Error::PathExists(_)), "{err}");
     let err = Collection::open(dir.path().join("nope"), OpenOptions::default()).unwrap_err();
     assert!(matches!(err, Error::CollectionNotFound(_)), "{err}");
+    // An empty directory (or what an interrupted create left) may be created into.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    Collection::create(&empty, schema(), CollectionOptions::default()).unwrap();
 }
 
 #[test]

@@ -163,7 +163,8 @@ fn wal_id(segment: u64) -> WalId {
 }
 
 impl Collection {
-    /// Creates a collection in a directory that must not exist yet.
+    /// Creates a collection in a directory that must not exist yet, or be empty (also when an
+    /// interrupted `create` left it with only a lock file and temp files).
     pub fn create(
         path: impl AsRef<Path>,
         schema: CollectionSchema,
@@ -268,14 +269,7 @@ impl Collection {
                         loads.push((meta.id, vs.name.clone(), load));
                         graphs.push(Some(graph));
                     }
-                    Ok((
-                        Arc::new(Segment {
-                            id: meta.id,
-                            block,
-                            graphs,
-                        }),
-                        loads,
-                    ))
+                    Ok((Arc::new(Segment::new(meta.id, block, graphs)), loads))
                 })
                 .collect::<Result<Vec<_>>>()?;
         let mut sealed = Vec::with_capacity(loaded.len());
@@ -352,6 +346,11 @@ impl Collection {
     /// The schema.
     pub fn schema(&self) -> &CollectionSchema {
         &self.schema
+    }
+
+    /// The flush policy in force: the one stored at create, unless the open overrode it.
+    pub fn flush_policy(&self) -> FlushPolicy {
+        self.writer.lock().policy
     }
 
     /// What opening found and did (WAL recovery, leftovers removed).
@@ -851,7 +850,11 @@ impl Collection {
             segments: st.sealed.len(),
             writing_rows: st.writing.len(),
             deleted: stored - st.live.len() as u64,
-            wal_bytes: w.wal.as_ref().map_or(0, |wal| wal.len()),
+            // A read-only handle replays the WAL without opening it for writes.
+            wal_bytes: w.wal.as_ref().map_or_else(
+                || self.report.wal.as_ref().map_or(0, |r| r.bytes),
+                |wal| wal.len(),
+            ),
             manifest_version: w.manifest.version,
         }
     }

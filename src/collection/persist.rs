@@ -107,11 +107,7 @@ impl Collection {
                     file: FileMeta::of(name, &bytes),
                     graphs: names,
                 });
-                Some(Arc::new(Segment {
-                    id: seg,
-                    block,
-                    graphs,
-                }))
+                Some(Arc::new(Segment::new(seg, block, graphs)))
             };
             (segment, st.deleted.clone(), st.next_doc_id)
         };
@@ -238,11 +234,7 @@ impl Collection {
                 file: FileMeta::of(name, &bytes),
                 graphs: names,
             });
-            Some(Arc::new(Segment {
-                id,
-                block: merged,
-                graphs,
-            }))
+            Some(Arc::new(Segment::new(id, merged, graphs)))
         };
         self.commit(w, next, &deleted)?;
         self.state.write().sealed = segment.into_iter().collect();
