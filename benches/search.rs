@@ -16,7 +16,7 @@ use stratavec::dataset::{read_fvecs, read_ivecs, recall_at_k};
 use stratavec::wal::FlushPolicy;
 use stratavec::{
     Collection, CollectionOptions, CollectionSchema, DataType, Doc, FieldSchema, IndexKind, Metric,
-    OpenOptions, Query, VectorSchema,
+    OpenOptions, Query, ScalarIndex, VectorSchema,
 };
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -149,8 +149,8 @@ fn main() {
     let work = tempfile::tempdir_in("target").expect("tempdir");
     let path = work.path().join("glove");
     let schema = CollectionSchema::new("glove")
-        .field(FieldSchema::new("cat", DataType::Int32))
-        .field(FieldSchema::new("c100", DataType::Int32))
+        .field(FieldSchema::new("cat", DataType::Int32).index(ScalarIndex::Inverted))
+        .field(FieldSchema::new("c100", DataType::Int32).index(ScalarIndex::Inverted))
         .vector(
             VectorSchema::new("embedding", 50)
                 .metric(Metric::Cosine)

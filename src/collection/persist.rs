@@ -17,6 +17,7 @@ use super::graphs;
 use super::manifest::{FileMeta, Manifest, SegmentMeta};
 use super::{wal_id, Collection, Writer, WAL_BLOCK};
 use crate::error::{Error, Result};
+use crate::index::live::LiveGraph;
 use crate::segment::{encode_block, Block, Segment};
 use crate::storage::{atomic_write, Storage};
 use crate::wal::Wal;
@@ -72,42 +73,11 @@ impl Collection {
             let segment = if st.writing.is_empty() {
                 None
             } else {
-                let block = st.writing.clone();
-                let bytes = encode_block(&block)?;
-                let name = fwd_name(seg);
-                atomic_write(&*self.storage, &self.path.join(&name), &bytes)?;
                 st.index_new_rows();
-                let mut graphs = Vec::with_capacity(self.schema.vectors.len());
-                let mut names = Vec::with_capacity(self.schema.vectors.len());
-                for (v, vs) in self.schema.vectors.iter().enumerate() {
-                    match &st.live_graphs[v] {
-                        Some(live) => {
-                            let gname = graphs::graph_name(seg, &vs.name, WAL_BLOCK);
-                            graphs.push(Some(graphs::freeze(
-                                &*self.storage,
-                                &self.path,
-                                &gname,
-                                live,
-                                vs,
-                                &block,
-                                v,
-                            )?));
-                            names.push(Some(gname));
-                        }
-                        None => {
-                            graphs.push(None);
-                            names.push(None);
-                        }
-                    }
-                }
-                next.segments.push(SegmentMeta {
-                    id: seg,
-                    block: WAL_BLOCK,
-                    rows: block.len() as u64,
-                    file: FileMeta::of(name, &bytes),
-                    graphs: names,
-                });
-                Some(Arc::new(Segment::new(seg, block, graphs)))
+                let (meta, segment) =
+                    self.seal(seg, st.writing.clone(), |v| st.live_graphs[v].as_ref())?;
+                next.segments.push(meta);
+                Some(segment)
             };
             (segment, st.deleted.clone(), st.next_doc_id)
         };
@@ -136,6 +106,40 @@ impl Collection {
             self.storage.sync_dir(&self.path)?;
         }
         Ok(())
+    }
+
+    /// Writes a sealed segment's files: its forward store, then one frozen graph per HNSW
+    /// vector field, taken from `graph(v)` (the live graph at persist, a fresh build at merge).
+    fn seal<G: std::ops::Deref<Target = LiveGraph>>(
+        &self,
+        id: u64,
+        block: Block,
+        graph: impl Fn(usize) -> Option<G>,
+    ) -> Result<(SegmentMeta, Arc<Segment>)> {
+        let bytes = encode_block(&block)?;
+        let name = fwd_name(id);
+        atomic_write(&*self.storage, &self.path.join(&name), &bytes)?;
+        let mut frozen = Vec::with_capacity(self.schema.vectors.len());
+        let mut names = Vec::with_capacity(self.schema.vectors.len());
+        for (v, vs) in self.schema.vectors.iter().enumerate() {
+            let Some(live) = graph(v) else {
+                frozen.push(None);
+                names.push(None);
+                continue;
+            };
+            let gname = graphs::graph_name(id, &vs.name, WAL_BLOCK);
+            let g = graphs::freeze(&*self.storage, &self.path, &gname, &live, vs, &block, v)?;
+            frozen.push(Some(g));
+            names.push(Some(gname));
+        }
+        let meta = SegmentMeta {
+            id,
+            block: WAL_BLOCK,
+            rows: block.len() as u64,
+            file: FileMeta::of(name, &bytes),
+            graphs: names,
+        };
+        Ok((meta, Arc::new(Segment::new(id, block, frozen))))
     }
 
     /// Writes `del.<N>` and `manifest.<N>` for `next` (N = `next.version`), then removes the
@@ -201,40 +205,12 @@ impl Collection {
             let dir = self.path.join(id.to_string());
             self.storage.create_dir_all(&dir)?;
             self.storage.sync_dir(&self.path)?;
-            let bytes = encode_block(&merged)?;
-            let name = fwd_name(id);
-            atomic_write(&*self.storage, &self.path.join(&name), &bytes)?;
-            let mut graphs = Vec::with_capacity(self.schema.vectors.len());
-            let mut names = Vec::with_capacity(self.schema.vectors.len());
-            for (v, vs) in self.schema.vectors.iter().enumerate() {
-                match graphs::build(vs, &merged, v) {
-                    Some(live) => {
-                        let gname = graphs::graph_name(id, &vs.name, WAL_BLOCK);
-                        graphs.push(Some(graphs::freeze(
-                            &*self.storage,
-                            &self.path,
-                            &gname,
-                            &live,
-                            vs,
-                            &merged,
-                            v,
-                        )?));
-                        names.push(Some(gname));
-                    }
-                    None => {
-                        graphs.push(None);
-                        names.push(None);
-                    }
-                }
-            }
-            next.segments.push(SegmentMeta {
-                id,
-                block: WAL_BLOCK,
-                rows: merged.len() as u64,
-                file: FileMeta::of(name, &bytes),
-                graphs: names,
-            });
-            Some(Arc::new(Segment::new(id, merged, graphs)))
+            let built: Vec<Option<LiveGraph>> = (0..self.schema.vectors.len())
+                .map(|v| graphs::build(&self.schema.vectors[v], &merged, v))
+                .collect();
+            let (meta, segment) = self.seal(id, merged, |v| built[v].as_ref())?;
+            next.segments.push(meta);
+            Some(segment)
         };
         self.commit(w, next, &deleted)?;
         self.state.write().sealed = segment.into_iter().collect();

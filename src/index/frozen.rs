@@ -285,6 +285,12 @@ impl FrozenGraph {
         self.bytes.is_mapped()
     }
 
+    /// `1/|v|` per row, for cosine graphs.
+    pub(crate) fn inv_norms(&self) -> Option<&[f32]> {
+        (self.metric == Metric::Cosine)
+            .then(|| bytemuck::cast_slice(&self.bytes[self.inv_norms.clone()]))
+    }
+
     /// Bytes of graph data (adjacency and norms).
     pub(crate) fn byte_len(&self) -> usize {
         self.bytes.len()
