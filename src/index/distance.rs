@@ -8,94 +8,57 @@ use crate::schema::Metric;
 
 const LANES: usize = 8;
 
-/// Eight independent accumulators with fused multiply-add, which the compiler turns into SIMD
-/// FMA instructions when built for a target that has them.
-#[cfg(target_arch = "x86_64")]
+/// Eight independent accumulators, which the compiler turns into SIMD lanes; `term` folds one
+/// pair of components into an accumulator. Every kernel below is this loop.
 #[inline(always)]
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+fn lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32, f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
+    let tail = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+        .fold(0.0, |t, (x, y)| term(t, *x, *y));
     for (x, y) in ca.zip(cb) {
         for i in 0..LANES {
-            acc[i] = x[i].mul_add(y[i], acc[i]);
+            acc[i] = term(acc[i], x[i], y[i]);
         }
     }
     acc.iter().sum::<f32>() + tail
 }
 
+/// With fused multiply-add, for targets built with FMA.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn l2_portable(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            let d = x[i] - y[i];
-            acc[i] = d.mul_add(d, acc[i]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+fn dot_fused(a: &[f32], b: &[f32]) -> f32 {
+    lanes(a, b, |acc, x, y| x.mul_add(y, acc))
 }
 
-/// The portable kernels without `mul_add`, which is a slow library call where the target has
-/// no FMA instruction.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn l2_fused(a: &[f32], b: &[f32]) -> f32 {
+    lanes(a, b, |acc, x, y| (x - y).mul_add(x - y, acc))
+}
+
+/// Without `mul_add`, which is a slow library call where the target has no FMA instruction.
 fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    lanes(a, b, |acc, x, y| acc + x * y)
 }
 
 fn l2_plain(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    lanes(a, b, |acc, x, y| acc + (x - y) * (x - y))
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-        super::dot_portable(a, b)
+        super::dot_fused(a, b)
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn l2(a: &[f32], b: &[f32]) -> f32 {
-        super::l2_portable(a, b)
+        super::l2_fused(a, b)
     }
 
     pub(super) fn available() -> bool {
