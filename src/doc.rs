@@ -98,6 +98,18 @@ impl Value {
         })
     }
 
+    /// This value converted to a field type with the rules writes use (integers range-checked,
+    /// integers accepted for floats, arrays element by element), or why it cannot be.
+    ///
+    /// ```
+    /// use stratavec::{DataType, Value};
+    /// assert_eq!(Value::Int64(7).convert_to(DataType::Int32), Ok(Value::Int32(7)));
+    /// assert!(Value::Int64(1 << 40).convert_to(DataType::Int32).is_err());
+    /// ```
+    pub fn convert_to(self, ty: crate::DataType) -> Result<Value, String> {
+        crate::collection::coerce(self, ty)
+    }
+
     /// A short name of the variant, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -43,6 +43,7 @@ use rayon::prelude::*;
 
 pub use graphs::GraphLoad;
 pub use options::{CollectionOptions, OpenOptions};
+pub(crate) use validate::coerce;
 pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 
 use crate::doc::{Doc, DocStatus};

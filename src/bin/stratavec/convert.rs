@@ -68,86 +68,72 @@ pub fn vectors_json(doc: &Doc) -> Json {
     )
 }
 
-fn int_of(j: &Json, min: i128, max: i128) -> Result<i128, String> {
-    let v = match j {
-        Json::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from)),
-        _ => None,
-    };
-    match v {
-        Some(v) if (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(format!("{v} is out of range")),
-        None => Err(format!("expected an integer, got {j}")),
-    }
-}
-
-fn float_of(j: &Json) -> Result<f64, String> {
-    j.as_f64()
-        .ok_or_else(|| format!("expected a number, got {j}"))
+/// A JSON value as the closest untyped [`Value`]; the library then converts it to the field's
+/// type with the same rules (and range checks) as every write.
+fn loose(j: &Json) -> Result<Value, String> {
+    Ok(match j {
+        Json::Bool(b) => Value::Bool(*b),
+        Json::String(s) => Value::String(s.clone()),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::Int64(i),
+            (None, Some(u), _) => Value::UInt64(u),
+            (_, _, Some(f)) => Value::Double(f),
+            _ => return Err(format!("unsupported number {n}")),
+        },
+        Json::Array(items) => {
+            let items = items.iter().map(loose).collect::<Result<Vec<_>, _>>()?;
+            let all = |f: fn(&Value) -> bool| items.iter().all(f);
+            if all(|v| matches!(v, Value::Bool(_))) && !items.is_empty() {
+                Value::BoolArray(
+                    items
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Bool(b) => Some(*b),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            } else if all(|v| matches!(v, Value::String(_))) {
+                Value::StringArray(
+                    items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            Value::String(s) => Some(s),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            } else if all(|v| matches!(v, Value::Int64(_))) {
+                Value::Int64Array(
+                    items
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Int64(i) => Some(*i),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            } else if all(|v| {
+                matches!(v, Value::Int64(i) if *i >= 0) || matches!(v, Value::UInt64(_))
+            }) {
+                Value::UInt64Array(
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_i128().and_then(|i| u64::try_from(i).ok()))
+                        .collect(),
+                )
+            } else if all(|v| v.as_f64().is_some()) {
+                Value::DoubleArray(items.iter().filter_map(Value::as_f64).collect())
+            } else {
+                return Err(format!("mixed or unsupported array elements in {j}"));
+            }
+        }
+        Json::Null | Json::Object(_) => return Err(format!("unsupported value {j}")),
+    })
 }
 
 fn scalar(t: DataType, j: &Json) -> Result<Value, String> {
-    Ok(match t {
-        DataType::Bool => Value::Bool(
-            j.as_bool()
-                .ok_or_else(|| format!("expected true or false, got {j}"))?,
-        ),
-        DataType::Int32 => Value::Int32(int_of(j, i32::MIN.into(), i32::MAX.into())? as i32),
-        DataType::Int64 => Value::Int64(int_of(j, i64::MIN.into(), i64::MAX.into())? as i64),
-        DataType::UInt32 => Value::UInt32(int_of(j, 0, u32::MAX.into())? as u32),
-        DataType::UInt64 => Value::UInt64(int_of(j, 0, u64::MAX.into())? as u64),
-        DataType::Float => {
-            let x = float_of(j)? as f32;
-            if !x.is_finite() {
-                return Err(format!("{j} does not fit a float"));
-            }
-            Value::Float(x)
-        }
-        DataType::Double => Value::Double(float_of(j)?),
-        DataType::String => Value::String(
-            j.as_str()
-                .ok_or_else(|| format!("expected a string, got {j}"))?
-                .to_string(),
-        ),
-        array => {
-            let elem = array
-                .element()
-                .ok_or_else(|| format!("unsupported type {array}"))?;
-            let items = j
-                .as_array()
-                .ok_or_else(|| format!("expected an array, got {j}"))?;
-            let values = items
-                .iter()
-                .map(|x| scalar(elem, x))
-                .collect::<Result<Vec<_>, _>>()?;
-            macro_rules! collect {
-                ($variant:ident, $arr:ident) => {
-                    Value::$arr(
-                        values
-                            .into_iter()
-                            .filter_map(|v| match v {
-                                Value::$variant(x) => Some(x),
-                                _ => None,
-                            })
-                            .collect(),
-                    )
-                };
-            }
-            match elem {
-                DataType::Bool => collect!(Bool, BoolArray),
-                DataType::Int32 => collect!(Int32, Int32Array),
-                DataType::Int64 => collect!(Int64, Int64Array),
-                DataType::UInt32 => collect!(UInt32, UInt32Array),
-                DataType::UInt64 => collect!(UInt64, UInt64Array),
-                DataType::Float => collect!(Float, FloatArray),
-                DataType::Double => collect!(Double, DoubleArray),
-                DataType::String => collect!(String, StringArray),
-                other => return Err(format!("unsupported array element type {other}")),
-            }
-        }
-    })
+    loose(j)?.convert_to(t)
 }
 
 /// One JSON-lines document: `{"pk": "...", "fields": {...}, "vectors": {"name": [floats]}}`,
