@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::schema::DataType;
 use serde::{Deserialize, Serialize};
 
 /// A scalar field value.
@@ -107,7 +108,7 @@ impl Value {
     /// assert!(Value::Int64(1 << 40).convert_to(DataType::Int32).is_err());
     /// ```
     pub fn convert_to(self, ty: crate::DataType) -> Result<Value, String> {
-        crate::collection::coerce(self, ty)
+        coerce(self, ty)
     }
 
     /// A short name of the variant, for error messages.
@@ -224,4 +225,71 @@ pub enum DocStatus {
     AlreadyExists,
     /// Update or delete of a primary key that is not live.
     NotFound,
+}
+
+fn int_in<T: TryFrom<i128>>(v: i128) -> Option<T> {
+    T::try_from(v).ok()
+}
+
+/// Converts `value` to the field's declared type, or says why it cannot be.
+pub(crate) fn coerce(value: Value, ty: DataType) -> std::result::Result<Value, String> {
+    let mismatch = |v: &Value| format!("expected {ty}, got {}", v.kind());
+    if let Some(elem) = ty.element() {
+        let elements = value.array_elements().ok_or_else(|| mismatch(&value))?;
+        let converted = elements
+            .into_iter()
+            .map(|e| coerce(e, elem))
+            .collect::<std::result::Result<Vec<Value>, String>>()?;
+        macro_rules! collect {
+            ($variant:ident, $arr:ident) => {
+                Value::$arr(
+                    converted
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            Value::$variant(x) => Some(x),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            };
+        }
+        return Ok(match elem {
+            DataType::Bool => collect!(Bool, BoolArray),
+            DataType::Int32 => collect!(Int32, Int32Array),
+            DataType::Int64 => collect!(Int64, Int64Array),
+            DataType::UInt32 => collect!(UInt32, UInt32Array),
+            DataType::UInt64 => collect!(UInt64, UInt64Array),
+            DataType::Float => collect!(Float, FloatArray),
+            DataType::Double => collect!(Double, DoubleArray),
+            _ => collect!(String, StringArray),
+        });
+    }
+    let out_of_range = |v: i128| format!("value {v} is out of range for {ty}");
+    Ok(match ty {
+        DataType::Bool => match value {
+            Value::Bool(b) => Value::Bool(b),
+            other => return Err(mismatch(&other)),
+        },
+        DataType::String => match value {
+            Value::String(s) => Value::String(s),
+            other => return Err(mismatch(&other)),
+        },
+        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => {
+            let v = value.as_i128().ok_or_else(|| mismatch(&value))?;
+            match ty {
+                DataType::Int32 => Value::Int32(int_in(v).ok_or_else(|| out_of_range(v))?),
+                DataType::Int64 => Value::Int64(int_in(v).ok_or_else(|| out_of_range(v))?),
+                DataType::UInt32 => Value::UInt32(int_in(v).ok_or_else(|| out_of_range(v))?),
+                _ => Value::UInt64(int_in(v).ok_or_else(|| out_of_range(v))?),
+            }
+        }
+        DataType::Float => match value {
+            Value::Float(f) => Value::Float(f),
+            Value::Double(d) if d.is_finite() && d.abs() > f32::MAX as f64 => {
+                return Err(format!("value {d} is out of range for float"))
+            }
+            other => Value::Float(other.as_f64().ok_or_else(|| mismatch(&other))? as f32),
+        },
+        _ => Value::Double(value.as_f64().ok_or_else(|| mismatch(&value))?),
+    })
 }

@@ -21,7 +21,8 @@ pub mod storage;
 pub mod wal;
 
 pub use collection::{
-    Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, OpenOptions, OpenReport,
+    Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, MergePolicy,
+    OpenOptions, OpenReport,
 };
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};

@@ -164,6 +164,8 @@ fn automatic_persist_at_max_docs_per_segment() {
     for i in 0..35 {
         c.insert(&[doc(&format!("k{i}"), i)]).unwrap();
     }
+    // Full segments are persisted in the background: wait for it.
+    c.wait_idle().unwrap();
     let s = c.stats();
     assert_eq!(s.segments, 3);
     assert_eq!(s.writing_rows, 5);

@@ -70,10 +70,12 @@ fn glove_recall_of_live_and_frozen_graphs_and_mapped_reopen() {
     let path = dir.path().join("glove");
     let c = Collection::create(&path, glove_schema(HNSW), CollectionOptions::default()).unwrap();
     load_glove(&c, &base);
+    // Rows reach the live graph in the background (and are scored exactly until then).
+    c.wait_idle().unwrap();
     assert_eq!(
         c.stats().graphs[0].rows_covered,
         10_000,
-        "searchable through the graph on return"
+        "searchable through the graph once the indexer caught up"
     );
 
     let live = recall(&c, &queries, &truth, None);

@@ -7,71 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::options::StoredOptions;
 use crate::error::{Error, Result};
 use crate::schema::CollectionSchema;
+use crate::segment::{FileMeta, SegmentMeta};
 use crate::storage::{envelope, Storage};
 
 const MAGIC: &[u8; 8] = b"SVMAN\r\n\x1a";
 const PREFIX: &str = "manifest.";
-
-/// A persisted file, with what it must contain to be trusted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FileMeta {
-    /// Path relative to the collection directory.
-    pub(crate) name: String,
-    pub(crate) len: u64,
-    pub(crate) crc: u32,
-}
-
-impl FileMeta {
-    pub(crate) fn of(name: String, bytes: &[u8]) -> Self {
-        FileMeta {
-            name,
-            len: bytes.len() as u64,
-            crc: crc32c::crc32c(bytes),
-        }
-    }
-
-    /// Reads the file and checks it against this description.
-    pub(crate) fn read(&self, storage: &dyn Storage, dir: &Path) -> Result<Vec<u8>> {
-        let path = dir.join(&self.name);
-        let bytes = storage.read(&path)?;
-        if bytes.len() as u64 != self.len {
-            return Err(Error::corrupted(
-                &path,
-                bytes.len().min(self.len as usize) as u64,
-                format!(
-                    "file is {} bytes, the manifest says {}",
-                    bytes.len(),
-                    self.len
-                ),
-            ));
-        }
-        let crc = crc32c::crc32c(&bytes);
-        if crc != self.crc {
-            return Err(Error::corrupted(
-                &path,
-                0,
-                format!(
-                    "file checksum {crc:#010x} differs from the manifest's {:#010x}",
-                    self.crc
-                ),
-            ));
-        }
-        Ok(bytes)
-    }
-}
-
-/// A sealed segment: one forward block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SegmentMeta {
-    pub(crate) id: u64,
-    pub(crate) block: u64,
-    pub(crate) rows: u64,
-    pub(crate) file: FileMeta,
-    /// Per vector field, the graph file (relative path) of an HNSW field. Graph files check
-    /// themselves (a checksum per section) and are rebuilt from `file` when damaged.
-    #[serde(default)]
-    pub(crate) graphs: Vec<Option<String>>,
-}
 
 /// Everything needed to open the collection, apart from the files it names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

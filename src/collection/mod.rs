@@ -1,5 +1,10 @@
-//! A collection: the sealed segments, the writing segment and its WAL, and the manifest that
-//! ties them together.
+//! A collection: it composes segments (sealed, sealing, writing), the manifest, the ids and the
+//! background work, behind the public API.
+//!
+//! Concurrency: readers take the state's read lock for one call and never wait for I/O;
+//! writers append under a shared writer lock and share fsyncs; a write becomes visible once it
+//! is durable under the flush policy, in seq order; persist, merge and graph indexing run on
+//! background threads.
 //!
 //! ```
 //! use stratavec::{Collection, CollectionOptions, CollectionSchema, DataType, Doc, DocStatus,
@@ -24,40 +29,45 @@
 //! assert_eq!(coll.stats().doc_count, 2);
 //! ```
 
-mod batch;
-mod deletes;
-mod graphs;
+mod background;
+mod commit;
 mod manifest;
 mod options;
 mod persist;
-pub(crate) mod state;
+mod policy;
+mod read;
+mod state;
 mod validate;
+mod writer;
 
-use std::collections::HashSet;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
 
-pub use graphs::GraphLoad;
-pub use options::{CollectionOptions, OpenOptions};
-pub(crate) use validate::coerce;
+pub use crate::segment::GraphLoad;
+pub use options::{CollectionOptions, MergePolicy, OpenOptions};
 pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 
 use crate::doc::{Doc, DocStatus};
 use crate::error::{Error, Result};
-use crate::query::{flat, FetchOptions, Filter, Query, SearchOptions, VectorSource, MAX_TOPK};
+use crate::query::{flat, Filter};
 use crate::schema::CollectionSchema;
-use crate::segment::{decode_block, Projection, Segment};
+use crate::segment::{
+    wal_path, Batch, DeleteSet, IdTracker, RecoverOptions, SealedSegment, Segment,
+};
 use crate::storage::{atomic_write, parent_dir, LockGuard, LockMode, Storage};
-use crate::wal::{FlushPolicy, Op, RecoveryReport, Wal, WalId, WalOpenOptions};
-use batch::Batch;
-use deletes::DeleteSet;
+use crate::wal::{FlushPolicy, Op, RecoveryReport};
+use background::{Job, MergeScope, Workers};
+use commit::Committed;
 use manifest::Manifest;
 use options::StoredOptions;
-use state::State;
+use state::{Sealing, State};
+use writer::{Publish, Writer};
 
 /// Counts that describe a collection now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +79,12 @@ pub struct CollectionStats {
     pub segments: usize,
     /// Rows in the writing segment, in memory and in its WAL.
     pub writing_rows: usize,
+    /// Rotated segments waiting in memory for their background persist.
+    pub sealing_segments: usize,
+    /// Rows of the writing segment not yet in its live graphs (scored exactly meanwhile).
+    pub unindexed: u64,
+    /// The last write visible to readers: every write up to it, none after it.
+    pub visible_seq: u64,
     /// Stored rows that are deleted or superseded (dropped by `optimize`).
     pub deleted: u64,
     /// Size of the writing segment's WAL.
@@ -103,6 +119,9 @@ pub struct GraphStats {
 pub struct OpenReport {
     /// Recovery of the writing segment's WAL, when there was one.
     pub wal: Option<RecoveryReport>,
+    /// Recovery of every WAL that replayed, oldest first: segments rotated out but not yet
+    /// persisted when the collection was last closed or crashed, then the writing segment.
+    pub wals: Vec<RecoveryReport>,
     /// WAL records applied to the in-memory state.
     pub replayed_records: usize,
     /// Sealed segments loaded.
@@ -115,53 +134,55 @@ pub struct OpenReport {
     pub duration: Duration,
 }
 
-/// The writer's side: only one write at a time holds it.
-struct Writer {
-    manifest: Manifest,
-    wal: Option<Wal<Batch>>,
-    policy: FlushPolicy,
-    next_seq: u64,
-    /// Set when a persist step failed: the collection then refuses writes.
-    failed: Option<Arc<std::io::Error>>,
-    closed: bool,
-}
-
-/// An open collection. `Send + Sync`: share it with `Arc`. Writes are serialized; searches and
-/// fetches run concurrently with them and are blocked only while a write applies its rows.
-pub struct Collection {
+/// What a collection's threads share: the caller's and the background ones.
+struct Inner {
     path: PathBuf,
     storage: Arc<dyn Storage>,
     read_only: bool,
     schema: Arc<CollectionSchema>,
-    writer: Mutex<Writer>,
+    options: StoredOptions,
+    policy: FlushPolicy,
+    /// Shared by writers while they append; exclusive for rotation and other whole-log steps.
+    writer: RwLock<Writer>,
+    /// What readers see.
     state: RwLock<State>,
-    lock: Mutex<Option<LockGuard>>,
+    publish: Mutex<Publish>,
+    published: Condvar,
+    /// The newest manifest; only the background worker (and open) commit.
+    committed: Mutex<Committed>,
+    manifest_version: AtomicU64,
+    next_segment_id: AtomicU64,
+    /// The first failure of a write, fsync, persist or merge: from then on writes are refused.
+    failure: OnceLock<Arc<io::Error>>,
+    closed: AtomicBool,
+    indexing: background::Indexing,
+    /// The background threads; `None` for read-only handles and once closed.
+    workers: Mutex<Option<Workers>>,
     report: OpenReport,
+}
+
+/// An open collection. `Send + Sync`: share it with `Arc`.
+///
+/// Reads (`fetch`, `query`, `search`, `group_by_query`, `stats`) never wait for a write's
+/// fsync, for graph construction, for a persist or for a merge. Concurrent writes share fsyncs.
+/// A write is visible to readers from the moment it is durable as the flush policy promises,
+/// and always by the time its call returns.
+pub struct Collection {
+    inner: Arc<Inner>,
+    schema: Arc<CollectionSchema>,
+    lock: Mutex<Option<LockGuard>>,
 }
 
 impl std::fmt::Debug for Collection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Collection")
-            .field("path", &self.path)
-            .field("read_only", &self.read_only)
+            .field("path", &self.inner.path)
+            .field("read_only", &self.inner.read_only)
             .finish_non_exhaustive()
     }
 }
 
-const WAL_BLOCK: u64 = 0;
 const LOCK_FILE: &str = "LOCK";
-
-fn wal_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(segment.to_string())
-        .join(format!("{WAL_BLOCK}.wal"))
-}
-
-fn wal_id(segment: u64) -> WalId {
-    WalId {
-        segment,
-        block: WAL_BLOCK,
-    }
-}
 
 impl Collection {
     /// Creates a collection in a directory that must not exist yet, or be empty (also when an
@@ -187,6 +208,7 @@ impl Collection {
                 flush_policy: options.flush_policy,
                 max_buffer_bytes: options.max_buffer_bytes,
                 max_docs_per_segment: options.max_docs_per_segment.max(1),
+                merge_policy: options.merge_policy,
             },
             segments: Vec::new(),
             writing_segment: 0,
@@ -245,103 +267,155 @@ impl Collection {
         let schema = Arc::new(manifest.schema.clone());
         let mut report = OpenReport::default();
         if !options.read_only {
-            report.removed = persist::remove_leftovers(&*storage, path, &manifest)?;
+            report.removed = commit::remove_leftovers(&*storage, path, &manifest)?;
         }
-        let loaded =
-            manifest
-                .segments
-                .par_iter()
-                .map(|meta| {
-                    let bytes = meta.file.read(&*storage, path)?;
-                    let block = decode_block(&path.join(&meta.file.name), &bytes, &schema)?;
-                    let mut graphs = Vec::with_capacity(schema.vectors.len());
-                    let mut loads = Vec::new();
-                    for (v, vs) in schema.vectors.iter().enumerate() {
-                        if matches!(vs.index, crate::schema::IndexKind::Flat) {
-                            graphs.push(None);
-                            continue;
-                        }
-                        let name =
-                            meta.graphs.get(v).cloned().flatten().unwrap_or_else(|| {
-                                graphs::graph_name(meta.id, &vs.name, meta.block)
-                            });
-                        let (graph, load) =
-                            graphs::load(&*storage, path, &name, vs, &block, v, options.read_only)?;
-                        loads.push((meta.id, vs.name.clone(), load));
-                        graphs.push(Some(graph));
-                    }
-                    Ok((Arc::new(Segment::new(meta.id, block, graphs)), loads))
-                })
-                .collect::<Result<Vec<_>>>()?;
+        let loaded = manifest
+            .segments
+            .par_iter()
+            .map(|meta| SealedSegment::load(&*storage, path, meta, &schema, options.read_only))
+            .collect::<Result<Vec<_>>>()?;
         let mut sealed = Vec::with_capacity(loaded.len());
         for (segment, loads) in loaded {
-            sealed.push(segment);
-            report.graphs.extend(loads);
+            report.graphs.extend(
+                loads
+                    .into_iter()
+                    .map(|(field, load)| (segment.id, field, load)),
+            );
+            sealed.push(Arc::new(segment));
         }
         report.segments = sealed.len();
         let deleted = match &manifest.deletes {
             Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
             None => DeleteSet::default(),
         };
-        let mut state = State::new(schema.clone(), sealed, deleted, manifest.next_doc_id);
-
+        let mut ids = IdTracker::new(&sealed, deleted.clone(), manifest.next_doc_id);
         let policy = options
             .flush_policy
             .unwrap_or(manifest.options.flush_policy);
-        let seg = manifest.writing_segment;
-        let wal_file = wal_path(path, seg);
-        let mut next_seq = manifest.applied_seq + 1;
-        let mut wal = None;
-        if storage.exists(&wal_file)? {
-            let recovered = if options.read_only {
-                Wal::<Batch>::read(&*storage, &wal_file, wal_id(seg))?
-            } else {
-                let opts = WalOpenOptions {
-                    policy,
-                    salvage: options.salvage,
-                    next_seq,
-                };
-                let (w, recovered) =
-                    Wal::<Batch>::open(storage.clone(), &wal_file, wal_id(seg), &opts)?;
-                wal = Some(w);
-                recovered
-            };
-            for record in recovered.records {
-                next_seq = next_seq.max(record.seq + 1);
-                if record.seq <= manifest.applied_seq {
-                    continue;
-                }
-                let seq = record.seq;
-                state.apply(record.op, record.payload).map_err(|reason| {
-                    Error::corrupted(&wal_file, 0, format!("record seq {seq}: {reason}"))
-                })?;
-                report.replayed_records += 1;
+
+        // Every segment at or after the manifest's writing segment that has a WAL replays, in
+        // order: the last one takes writes, the others were rotated out and wait for persist.
+        let mut dirs: Vec<u64> = storage
+            .list(path)?
+            .iter()
+            .filter_map(|n| n.parse::<u64>().ok())
+            .collect();
+        dirs.sort_unstable();
+        let mut next_segment_id = manifest
+            .next_segment_id
+            .max(manifest.writing_segment + 1)
+            .max(dirs.last().map_or(0, |d| d + 1));
+        let mut recovered: Vec<Segment> = Vec::new();
+        let mut snapshots: Vec<(DeleteSet, u64)> = Vec::new();
+        let mut applied = manifest.applied_seq;
+        for id in dirs {
+            let replays = id >= manifest.writing_segment
+                && !manifest.segments.iter().any(|s| s.id == id)
+                && storage.exists(&wal_path(path, id))?;
+            if !replays {
+                continue;
             }
-            report.wal = Some(recovered.report);
+            let recover = RecoverOptions {
+                policy,
+                salvage: options.salvage,
+                read_only: options.read_only,
+                applied_seq: applied,
+            };
+            let elsewhere = |doc_id: u64| {
+                let blocks = sealed
+                    .iter()
+                    .map(|s| &s.block)
+                    .chain(recovered.iter().map(|s| &s.rows));
+                state::locate(blocks, doc_id).map(|(b, i)| b.row(i))
+            };
+            let r = Segment::recover(&storage, path, id, &schema, &recover, &mut ids, &elsewhere)?;
+            applied = applied.max(r.segment.last_seq);
+            if let Some(wal) = r.segment.wal() {
+                applied = applied.max(wal.next_seq() - 1);
+            }
+            report.replayed_records += r.replayed;
+            report.wals.push(r.report);
+            snapshots.push((ids.deleted.clone(), ids.next_doc_id));
+            recovered.push(r.segment);
         }
+        report.wal = report.wals.last().cloned();
+        let writing = match recovered.pop() {
+            Some(segment) => {
+                snapshots.pop();
+                segment
+            }
+            None => {
+                let id = manifest.writing_segment;
+                next_segment_id = next_segment_id.max(id + 1);
+                Segment::new(id, &schema)
+            }
+        };
+        let mut successors: Vec<u64> = recovered.iter().skip(1).map(|s| s.id).collect();
+        successors.push(writing.id);
+        let sealing: Vec<Arc<Sealing>> = recovered
+            .into_iter()
+            .zip(snapshots)
+            .zip(successors)
+            .map(|((segment, (deleted, next_doc_id)), successor)| {
+                Arc::new(Sealing {
+                    segment,
+                    deleted,
+                    next_doc_id,
+                    successor,
+                })
+            })
+            .collect();
+        let wal = writing.wal().cloned();
+        let state = State {
+            sealed,
+            sealing: sealing.clone(),
+            writing,
+            ids,
+            visible_seq: applied,
+        };
         report.duration = started.elapsed();
-        Ok(Collection {
+        let inner = Arc::new(Inner {
             path: path.to_path_buf(),
             storage,
             read_only: options.read_only,
-            schema,
-            writer: Mutex::new(Writer {
-                manifest,
+            schema: schema.clone(),
+            options: manifest.options.clone(),
+            policy,
+            writer: RwLock::new(Writer {
                 wal,
-                policy,
-                next_seq,
-                failed: None,
+                next_seq: applied + 1,
                 closed: false,
             }),
             state: RwLock::new(state),
-            lock: Mutex::new(Some(lock)),
+            publish: Mutex::new(Publish::starting_at(applied + 1)),
+            published: Condvar::new(),
+            manifest_version: AtomicU64::new(manifest.version),
+            committed: Mutex::new(Committed { manifest, deleted }),
+            next_segment_id: AtomicU64::new(next_segment_id),
+            failure: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            indexing: background::Indexing::default(),
+            workers: Mutex::new(None),
             report,
+        });
+        if !options.read_only {
+            let workers = Workers::start(&inner)?;
+            for s in sealing {
+                workers.submit(Job::Persist(s, None))?;
+            }
+            *inner.workers.lock() = Some(workers);
+            inner.indexing.notify();
+        }
+        Ok(Collection {
+            inner,
+            schema,
+            lock: Mutex::new(Some(lock)),
         })
     }
 
     /// The collection's directory.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     /// The schema.
@@ -351,12 +425,12 @@ impl Collection {
 
     /// The flush policy in force: the one stored at create, unless the open overrode it.
     pub fn flush_policy(&self) -> FlushPolicy {
-        self.writer.lock().policy
+        self.inner.policy
     }
 
     /// What opening found and did (WAL recovery, leftovers removed).
     pub fn open_report(&self) -> &OpenReport {
-        &self.report
+        &self.inner.report
     }
 
     /// Inserts documents; a primary key that is already live gets [`DocStatus::AlreadyExists`].
@@ -381,7 +455,7 @@ impl Collection {
             .iter()
             .map(|d| validate::patch(&self.schema, d.clone()))
             .collect::<Result<Vec<_>>>()?;
-        self.write(Op::Update, Batch::Patches(patches))
+        self.inner.write(Op::Update, Batch::Patches(patches))
     }
 
     /// Deletes documents by primary key; missing keys get [`DocStatus::NotFound`].
@@ -391,7 +465,7 @@ impl Collection {
             .iter()
             .map(|pk| validate::check_pk(pk.as_ref()).map(|()| pk.as_ref().to_string()))
             .collect::<Result<Vec<_>>>()?;
-        self.write(Op::Delete, Batch::Keys(keys))
+        self.inner.write(Op::Delete, Batch::Keys(keys))
     }
 
     /// Deletes every live document matching `expr`, as one atomic WAL record of the keys it
@@ -413,21 +487,26 @@ impl Collection {
     }
 
     fn delete_matching(&self, filter: Option<&Filter>) -> Result<usize> {
-        // Resolved and logged under one writer lock: no write can slip in between.
-        let mut w = self.writer.lock();
-        self.check_writable(&w)?;
+        // Resolved and logged with the writer lock held exclusively: every earlier write is
+        // applied, and no write can slip in between.
+        let inner = &*self.inner;
+        let mut w = inner.writer.write();
+        inner.check_writable(&w)?;
         let keys: Vec<String> = {
-            let st = self.state.read();
+            let st = inner.state.read();
             st.blocks()
                 .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
                 .filter(|(b, i)| {
-                    !st.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
+                    !st.ids.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
                 })
                 .map(|(b, i)| b.pks[i].clone())
                 .collect()
         };
         let n = keys.len();
-        self.write_locked(&mut w, Op::Delete, Batch::Keys(keys))?;
+        if n > 0 {
+            let wal = inner.ensure_wal(&mut w)?;
+            inner.log_and_publish(&wal, Op::Delete, Batch::Keys(keys))?;
+        }
         Ok(n)
     }
 
@@ -437,378 +516,84 @@ impl Collection {
             .iter()
             .map(|d| validate::row(&self.schema, d.clone()))
             .collect::<Result<Vec<_>>>()?;
-        self.write(op, Batch::Rows(rows))
+        self.inner.write(op, Batch::Rows(rows))
     }
 
-    /// Logs one batch, then applies it: the heart of every write.
-    fn write(&self, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
-        let mut w = self.writer.lock();
-        self.check_writable(&w)?;
-        self.write_locked(&mut w, op, batch)
-    }
-
-    fn write_locked(&self, w: &mut Writer, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
-        if crate::wal::WalPayload::doc_count(&batch) == 0 {
-            return Ok(Vec::new());
-        }
-        if w.wal.is_none() {
-            w.wal = Some(self.create_wal(w)?);
-        }
-        let Some(wal) = w.wal.as_ref() else {
-            return Err(Error::Closed);
-        };
-        let appended = wal.append(op, &batch);
-        // A record whose fsync failed still took its seq: never hand that seq out again.
-        w.next_seq = wal.next_seq();
-        if let Err(e) = appended {
-            return Err(Self::poison(w, e));
-        }
-        let statuses = self
-            .state
-            .write()
-            .apply(op, batch)
-            .map_err(|reason| Error::InvalidArgument(format!("internal: {reason}")))?;
-        let (rows, bytes) = {
-            let st = self.state.read();
-            st.index_new_rows();
-            (st.writing.len() as u64, st.writing.bytes as u64)
-        };
-        let opts = &w.manifest.options;
-        if rows >= opts.max_docs_per_segment || bytes >= opts.max_buffer_bytes {
-            // The write is durable in the WAL already; a failed persist poisons the collection
-            // and surfaces on the next write.
-            let _ = self.persist(w);
-        }
-        Ok(statuses)
-    }
-
-    fn check_writable(&self, w: &Writer) -> Result<()> {
-        if w.closed {
-            return Err(Error::Closed);
-        }
-        if self.read_only {
-            return Err(Error::ReadOnly);
-        }
-        if let Some(cause) = &w.failed {
-            return Err(Error::Poisoned {
-                path: self.path.clone(),
-                cause: cause.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    /// The WAL of the writing segment, created (with its directory) on the first write.
-    fn create_wal(&self, w: &Writer) -> Result<Wal<Batch>> {
-        let seg = w.manifest.writing_segment;
-        let dir = self.path.join(seg.to_string());
-        self.storage.create_dir_all(&dir)?;
-        self.storage.sync_dir(&self.path)?;
-        Wal::create(
-            self.storage.clone(),
-            &wal_path(&self.path, seg),
-            wal_id(seg),
-            w.next_seq,
-            w.policy,
-        )
-    }
-
-    /// Returns the live documents with these primary keys, in request order, duplicates and
-    /// missing keys left out. Every scalar field and vector is included.
-    pub fn fetch<S: AsRef<str>>(&self, pks: &[S]) -> Result<Vec<Doc>> {
-        self.fetch_with(pks, &FetchOptions::default())
-    }
-
-    /// [`Collection::fetch`] with a choice of fields and vectors.
-    pub fn fetch_with<S: AsRef<str>>(&self, pks: &[S], options: &FetchOptions) -> Result<Vec<Doc>> {
-        self.check_open()?;
-        let projection =
-            self.projection(options.output_fields.as_deref(), options.include_vector)?;
-        let st = self.state.read();
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for pk in pks {
-            let pk = pk.as_ref();
-            if !seen.insert(pk) {
-                continue;
-            }
-            if let Some((block, i)) = st.live.get(pk).and_then(|&id| st.locate(id)) {
-                out.push(block.doc(&self.schema, i, &projection));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The `topk` live documents nearest to `query` in vector field `field`, best first, with
-    /// zvec's scores (L2: squared distance, ascending; IP: dot product, descending; Cosine:
-    /// `1 − cos`, ascending); ties are broken by primary key.
-    pub fn search(&self, field: &str, query: &[f32], options: &SearchOptions) -> Result<Vec<Doc>> {
-        let mut q = Query::vector(field, query.to_vec()).topk(options.topk);
-        q.ef = options.ef;
-        q.output_fields = options.output_fields.clone();
-        q.include_vector = options.include_vector;
-        self.query(&q)
-    }
-
-    /// zvec's general query: no vector (live documents in insertion order, score 0), one
-    /// vector, the vector of a stored document ([`Query::by_id`]), or several routes merged by
-    /// a [`crate::ReRanker`]; with an optional filter.
-    pub fn query(&self, query: &Query) -> Result<Vec<Doc>> {
-        self.check_open()?;
-        if query.topk == 0 || query.topk > MAX_TOPK {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid query: topk[{}] must be in 1..={MAX_TOPK}",
-                query.topk
-            )));
-        }
-        let projection = self.projection(query.output_fields.as_deref(), query.include_vector)?;
-        let filter = Filter::compile(&self.schema, query.filter.as_deref().unwrap_or(""))?;
-        let filter = filter.as_ref();
-        let st = self.state.read();
-        match query.vectors.as_slice() {
-            [] => Ok(st
-                .blocks()
-                .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
-                .filter(|(b, i)| {
-                    !st.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
-                })
-                .take(query.topk)
-                .map(|(b, i)| b.doc(&self.schema, i, &projection))
-                .collect()),
-            [route] => Ok(self
-                .route(&st, route, query.topk, query.ef, filter, &projection)?
-                .1),
-            routes => {
-                let reranker = query.reranker.as_ref().ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "A reranker is required to merge results from multiple queries".into(),
-                    )
-                })?;
-                if let crate::ReRanker::Weighted { weights } = reranker {
-                    if weights.len() != routes.len() {
-                        return Err(Error::InvalidArgument(format!(
-                            "WeightedReRanker has {} weights for {} queries",
-                            weights.len(),
-                            routes.len()
-                        )));
-                    }
-                }
-                // Like zvec, each route contributes max(topk, 10) candidates.
-                let candidates = query.topk.max(10);
-                let results = routes
-                    .iter()
-                    .map(|r| self.route(&st, r, candidates, query.ef, filter, &projection))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(crate::query::fuse(results, reranker, query.topk))
-            }
-        }
-    }
-
-    /// The best `k` documents of one vector route, with the route's metric.
-    fn route(
-        &self,
-        st: &State,
-        route: &crate::query::VectorQuery,
-        k: usize,
-        ef: Option<usize>,
-        filter: Option<&Filter>,
-        projection: &Projection,
-    ) -> Result<(crate::Metric, Vec<Doc>)> {
-        let v = self.schema.vector_index(&route.field).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "Invalid query: vector field[{}] not found in collection schema",
-                route.field
-            ))
-        })?;
-        let vs = &self.schema.vectors[v];
-        let by_id;
-        let vector: &[f32] = match &route.source {
-            VectorSource::Vector(x) => x,
-            VectorSource::ById(pk) => {
-                let (block, i) =
-                    st.live
-                        .get(pk)
-                        .and_then(|&id| st.locate(id))
-                        .ok_or_else(|| {
-                            Error::InvalidArgument(format!("Document with id '{pk}' not found"))
-                        })?;
-                by_id = block.vectors[v].get(i).to_vec();
-                &by_id
-            }
-        };
-        if vector.len() != vs.dimension {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid query: dimension mismatch, expected {} but got {}",
-                vs.dimension,
-                vector.len()
-            )));
-        }
-        if vector.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidArgument(
-                "Invalid query: the vector has a NaN or infinite component".into(),
-            ));
-        }
-        let (hits, blocks) = crate::query::plan::search(st, v, vs, vector, k, ef, filter);
-        let docs = hits
-            .iter()
-            .map(|h| {
-                let mut doc = blocks[h.block].doc(&self.schema, h.row, projection);
-                doc.score = h.score;
-                doc
-            })
-            .collect();
-        Ok((vs.metric, docs))
-    }
-
-    /// A vector query whose hits are grouped by the value of a scalar field: up to
-    /// `group_count` groups, ordered by their best hit, of up to `topk_per_group` hits each.
-    /// NULL values form the group `""`. Works the same before and after a reopen (zvec's
-    /// returns nothing after a reopen until `optimize`). `query.topk` is ignored.
-    pub fn group_by_query(
-        &self,
-        query: &Query,
-        group: &crate::GroupBy,
-    ) -> Result<Vec<crate::Group>> {
-        let f = self.schema.field_index(&group.field).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "group_by field {} not defined in schema",
-                group.field
-            ))
-        })?;
-        if group.group_count == 0 || group.topk_per_group == 0 {
-            return Err(Error::InvalidArgument(
-                "group_count and topk_per_group must be ≥ 1".into(),
-            ));
-        }
-        let name = &self.schema.fields[f].name;
-        let mut q = query.clone();
-        // The grouping field must come back, whatever the caller asked to see.
-        if let Some(fields) = q.output_fields.as_mut() {
-            if !fields.contains(name) {
-                fields.push(name.clone());
-            }
-        }
-        let live = self.state.read().live.len().max(1);
-        let mut want = (group.group_count * group.topk_per_group * 4).min(MAX_TOPK);
-        loop {
-            q.topk = want.min(live).max(1);
-            let hits = self.query(&q)?;
-            let exhausted = hits.len() < q.topk || q.topk >= live || q.topk >= MAX_TOPK;
-            let mut groups: Vec<crate::Group> = Vec::new();
-            for mut doc in hits {
-                let value = doc.fields.get(name).map_or(String::new(), value_text);
-                if query
-                    .output_fields
-                    .as_ref()
-                    .is_some_and(|o| !o.contains(name))
-                {
-                    doc.fields.remove(name);
-                }
-                match groups.iter().position(|g| g.value == value) {
-                    Some(g) if groups[g].docs.len() < group.topk_per_group => {
-                        groups[g].docs.push(doc)
-                    }
-                    Some(_) => {}
-                    None if groups.len() < group.group_count => groups.push(crate::Group {
-                        value,
-                        docs: vec![doc],
-                    }),
-                    None => {}
-                }
-            }
-            let full = groups.len() == group.group_count
-                && groups.iter().all(|g| g.docs.len() == group.topk_per_group);
-            if full || exhausted {
-                return Ok(groups);
-            }
-            want = (want * 4).min(MAX_TOPK);
-        }
-    }
-
-    fn projection(
-        &self,
-        output_fields: Option<&[String]>,
-        include_vector: bool,
-    ) -> Result<Projection> {
-        let mut p = Projection::default();
-        match output_fields {
-            None => p.fields = (0..self.schema.fields.len()).collect(),
-            Some(names) => {
-                for name in names {
-                    if let Some(f) = self.schema.field_index(name) {
-                        if !p.fields.contains(&f) {
-                            p.fields.push(f);
-                        }
-                    } else if let Some(v) = self.schema.vector_index(name) {
-                        if !p.vectors.contains(&v) {
-                            p.vectors.push(v);
-                        }
-                    } else {
-                        return Err(Error::InvalidArgument(format!(
-                            "output field {name} not defined in schema"
-                        )));
-                    }
-                }
-            }
-        }
-        if include_vector {
-            p.vectors = (0..self.schema.vectors.len()).collect();
-        }
-        Ok(p)
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.writer.lock().closed {
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-
-    /// Persists the writing segment (its rows become a sealed segment, its WAL is removed).
-    /// A no-op when nothing was written since the last persist.
+    /// Persists the writing segment (its rows become a sealed segment, its WAL is removed) and
+    /// waits until that, and every persist already under way, is committed. A no-op when
+    /// nothing was written since the last persist.
     pub fn flush(&self) -> Result<()> {
-        let mut w = self.writer.lock();
-        self.check_writable(&w)?;
-        self.persist(&mut w)
+        let inner = &*self.inner;
+        let (tx, rx) = background::reply();
+        let rotated = {
+            let mut w = inner.writer.write();
+            inner.check_writable(&w)?;
+            inner.rotate(&mut w, Some(tx))?
+        };
+        // Persists run in order: the answer for this one means every earlier one is done.
+        if rotated {
+            rx.recv().map_err(|_| Error::Closed)?
+        } else {
+            inner.barrier()
+        }
     }
 
     /// Makes every acknowledged write durable now, whatever the flush policy.
     pub fn sync(&self) -> Result<()> {
-        let mut w = self.writer.lock();
-        self.check_writable(&w)?;
-        let synced = match &w.wal {
-            Some(wal) => wal.sync(),
+        let inner = &*self.inner;
+        let w = inner.writer.read();
+        inner.check_writable(&w)?;
+        match &w.wal {
+            Some(wal) => wal.sync().map_err(|e| inner.poison(e)),
             None => Ok(()),
-        };
-        synced.map_err(|e| Self::poison(&mut w, e))
-    }
-
-    /// Makes the collection refuse writes after a failed WAL write or fsync (DESIGN §4): the
-    /// WAL's own poisoning is not enough, since a flush would start a fresh WAL.
-    fn poison(w: &mut Writer, e: Error) -> Error {
-        if matches!(e, Error::Io { .. } | Error::Poisoned { .. }) && w.failed.is_none() {
-            let cause = match &e {
-                Error::Poisoned { cause, .. } => cause.clone(),
-                other => Arc::new(std::io::Error::other(other.to_string())),
-            };
-            w.failed = Some(cause);
         }
-        e
     }
 
-    /// Merges all sealed segments into one and drops deleted rows for good.
+    /// Persists the writing segment, then merges every sealed segment into one without the
+    /// deleted rows, in the background: reads and writes go on meanwhile (rows deleted while
+    /// the merge runs stay deleted). Returns when the merge is committed.
     pub fn optimize(&self) -> Result<()> {
-        let mut w = self.writer.lock();
-        self.check_writable(&w)?;
-        self.persist(&mut w)?;
-        self.merge(&mut w)
+        self.flush()?;
+        let (tx, rx) = background::reply();
+        self.inner.submit(Job::Merge(MergeScope::All, Some(tx)))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Waits until the background work queued so far is done and the writing segment's rows
+    /// are all in its live graphs. Reads never need this (rows not yet in a graph are scored
+    /// exactly); it is for measurements and tests. Returns a background failure, if any.
+    pub fn wait_idle(&self) -> Result<()> {
+        let inner = &*self.inner;
+        inner.check_open()?;
+        if inner.read_only {
+            return Ok(());
+        }
+        inner.barrier()?;
+        // Index what is there now on this thread too: the indexer may be busy elsewhere.
+        let graphs: Vec<_> = {
+            let st = inner.state.read();
+            st.writing
+                .graphs
+                .iter()
+                .enumerate()
+                .filter_map(|(v, g)| {
+                    let g = g.clone()?;
+                    let col = &st.writing.rows.vectors[v];
+                    let from = g.indexed().min(st.writing.rows.len());
+                    Some((g, from, col.data[from * col.dim..].to_vec(), col.dim))
+                })
+                .collect()
+        };
+        for (g, from, vectors, dim) in graphs {
+            g.add_rows(from, &vectors, dim);
+        }
+        Ok(())
     }
 
     /// Counts that describe the collection now.
     pub fn stats(&self) -> CollectionStats {
-        let w = self.writer.lock();
-        let st = self.state.read();
-        let stored: u64 = st.blocks().map(|b| b.len() as u64).sum();
+        let inner = &*self.inner;
+        let st = inner.state.read();
         let graphs = self
             .schema
             .vectors
@@ -821,19 +606,24 @@ impl Collection {
                     .iter()
                     .filter_map(|s| s.graphs.get(v)?.as_ref().map(|g| (s, g)))
                     .collect();
+                let live_covered: u64 = st
+                    .sealing
+                    .iter()
+                    .map(|s| &s.segment)
+                    .chain(std::iter::once(&st.writing))
+                    .filter_map(|s| s.graphs.get(v)?.as_ref())
+                    .map(|g| g.indexed() as u64)
+                    .sum();
                 GraphStats {
                     field: vs.name.clone(),
                     rows_covered: frozen
                         .iter()
                         .map(|(s, _)| s.block.len() as u64)
                         .sum::<u64>()
-                        + st.live_graphs
-                            .get(v)
-                            .and_then(Option::as_ref)
-                            .map_or(0, |l| l.indexed() as u64),
+                        + live_covered,
                     mapped: frozen.iter().filter(|(_, g)| g.is_mapped()).count(),
                     in_memory: frozen.iter().filter(|(_, g)| !g.is_mapped()).count(),
-                    rebuilt_at_open: self
+                    rebuilt_at_open: inner
                         .report
                         .graphs
                         .iter()
@@ -847,68 +637,141 @@ impl Collection {
             .collect();
         CollectionStats {
             graphs,
-            doc_count: st.live.len() as u64,
+            doc_count: st.ids.live.len() as u64,
             segments: st.sealed.len(),
-            writing_rows: st.writing.len(),
-            deleted: stored - st.live.len() as u64,
+            writing_rows: st.writing.rows.len(),
+            sealing_segments: st.sealing.len(),
+            unindexed: st.writing.unindexed() as u64,
+            visible_seq: st.visible_seq,
+            deleted: st.stored_rows() - st.ids.live.len() as u64,
             // A read-only handle replays the WAL without opening it for writes.
-            wal_bytes: w.wal.as_ref().map_or_else(
-                || self.report.wal.as_ref().map_or(0, |r| r.bytes),
+            wal_bytes: st.writing.wal().map_or_else(
+                || inner.report.wal.as_ref().map_or(0, |r| r.bytes),
                 |wal| wal.len(),
             ),
-            manifest_version: w.manifest.version,
+            manifest_version: inner.manifest_version.load(Ordering::Acquire),
         }
     }
 
-    /// Persists the writing segment and releases the lock. Later calls return
-    /// [`Error::Closed`]; closing twice is fine. Dropping a collection closes it too, but only
-    /// `close` reports a failure.
+    /// Persists the writing segment, waits for background work and releases the lock. Later
+    /// calls return [`Error::Closed`]; closing twice is fine. Returns the error of a failed
+    /// write, fsync, persist or merge if there was one (acknowledged writes are then in the WAL
+    /// and come back on the next open). Dropping a collection closes it too, but only `close`
+    /// reports a failure.
     pub fn close(&self) -> Result<()> {
-        let mut w = self.writer.lock();
-        if w.closed {
-            return Ok(());
+        let inner = &*self.inner;
+        let mut result = Ok(());
+        {
+            let mut w = inner.writer.write();
+            if w.closed {
+                return Ok(());
+            }
+            if !inner.read_only && inner.failure.get().is_none() {
+                let (tx, rx) = background::reply();
+                result = match inner.rotate(&mut w, Some(tx)) {
+                    Ok(true) => rx.recv().map_err(|_| Error::Closed).and_then(|r| r),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                };
+            }
+            w.closed = true;
+            w.wal = None;
+            inner.closed.store(true, Ordering::Release);
         }
-        let result = if self.read_only || w.failed.is_some() {
-            Ok(())
-        } else {
-            self.persist(&mut w)
-        };
-        w.closed = true;
-        w.wal = None;
+        if let Some(mut workers) = inner.workers.lock().take() {
+            workers.stop(inner);
+        }
+        if result.is_ok() && !inner.read_only {
+            result = inner.check_not_failed();
+        }
         self.lock.lock().take();
         result
     }
 
     /// Closes the collection and deletes its directory.
     pub fn destroy(self) -> Result<()> {
-        if self.read_only {
+        let inner = &*self.inner;
+        if inner.read_only {
             return Err(Error::ReadOnly);
         }
         {
-            let mut w = self.writer.lock();
+            let mut w = inner.writer.write();
             w.closed = true;
             w.wal = None;
+            inner.closed.store(true, Ordering::Release);
+        }
+        if let Some(mut workers) = inner.workers.lock().take() {
+            workers.stop(inner);
         }
         self.lock.lock().take();
-        self.storage.remove_dir_all(&self.path)?;
-        self.storage.sync_dir(parent_dir(&self.path))
+        inner.storage.remove_dir_all(&inner.path)?;
+        inner.storage.sync_dir(parent_dir(&inner.path))
     }
 }
 
-/// A scalar value as zvec shows a group key.
-fn value_text(v: &crate::Value) -> String {
-    use crate::Value as V;
-    match v {
-        V::Null => String::new(),
-        V::Bool(x) => x.to_string(),
-        V::Int32(x) => x.to_string(),
-        V::Int64(x) => x.to_string(),
-        V::UInt32(x) => x.to_string(),
-        V::UInt64(x) => x.to_string(),
-        V::Float(x) => x.to_string(),
-        V::Double(x) => x.to_string(),
-        V::String(x) => x.clone(),
-        other => format!("{other:?}"),
+impl Inner {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self, w: &Writer) -> Result<()> {
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.check_not_failed()
+    }
+
+    fn check_not_failed(&self) -> Result<()> {
+        match self.failure.get() {
+            Some(_) => Err(self.poisoned_error()),
+            None => Ok(()),
+        }
+    }
+
+    fn poisoned_error(&self) -> Error {
+        let cause = self
+            .failure
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(io::Error::other("an earlier write failed")));
+        Error::Poisoned {
+            path: self.path.clone(),
+            cause,
+        }
+    }
+
+    /// The one poisoning rule (DESIGN §4): the first failed write, fsync, persist or merge makes
+    /// the collection refuse every later write, keeping the original error's kind. Readers go
+    /// on reading the last good state. Errors that are not I/O (a bad argument) do not poison.
+    fn poison(&self, e: Error) -> Error {
+        let cause = match &e {
+            Error::Poisoned { cause, .. } => cause.clone(),
+            Error::Io { source, .. } => Arc::new(io::Error::new(source.kind(), e.to_string())),
+            Error::InvalidArgument(_) | Error::InvalidDoc { .. } | Error::Serialization(_) => {
+                return e
+            }
+            other => Arc::new(io::Error::other(other.to_string())),
+        };
+        let _ = self.failure.set(cause);
+        e
+    }
+
+    /// Hands a job to the background worker.
+    fn submit(&self, job: Job) -> Result<()> {
+        match &*self.workers.lock() {
+            Some(workers) => workers.submit(job),
+            None => Err(Error::Closed),
+        }
     }
 }
 

@@ -8,11 +8,46 @@ use crate::storage::{StdStorage, Storage};
 use crate::wal::FlushPolicy;
 
 /// Options fixed at creation and stored in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredOptions {
     pub(crate) flush_policy: FlushPolicy,
     pub(crate) max_buffer_bytes: u64,
     pub(crate) max_docs_per_segment: u64,
+    /// Collections created before automatic merges existed get the default policy.
+    #[serde(default = "default_merge_policy")]
+    pub(crate) merge_policy: Option<MergePolicy>,
+}
+
+fn default_merge_policy() -> Option<MergePolicy> {
+    Some(MergePolicy::default())
+}
+
+/// When sealed segments are merged in the background without an explicit
+/// [`crate::Collection::optimize`].
+///
+/// ```
+/// use stratavec::{CollectionOptions, MergePolicy};
+/// let opts = CollectionOptions::default().merge_policy(Some(MergePolicy { max_segments: 4, ..MergePolicy::default() }));
+/// let off = CollectionOptions::default().merge_policy(None);
+/// # let _ = (opts, off);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MergePolicy {
+    /// When more sealed segments than this exist, the smallest ones are merged into one, so
+    /// that about half this many remain (default 8; at least 2).
+    pub max_segments: usize,
+    /// A segment with at least this fraction of deleted rows is rewritten without them
+    /// (default 0.3).
+    pub max_deleted_fraction: f32,
+}
+
+impl Default for MergePolicy {
+    fn default() -> Self {
+        MergePolicy {
+            max_segments: 8,
+            max_deleted_fraction: 0.3,
+        }
+    }
 }
 
 /// Options of [`crate::Collection::create`].
@@ -24,6 +59,9 @@ pub struct CollectionOptions {
     pub max_buffer_bytes: u64,
     /// Persist the writing segment when it holds this many rows (10,000,000).
     pub max_docs_per_segment: u64,
+    /// When to merge sealed segments in the background; `None` turns automatic merges off
+    /// (`optimize` still merges). Stored, like the flush policy.
+    pub merge_policy: Option<MergePolicy>,
     /// Where files live; [`StdStorage`] unless a test simulates power loss.
     pub storage: Arc<dyn Storage>,
 }
@@ -34,6 +72,7 @@ impl Default for CollectionOptions {
             flush_policy: FlushPolicy::Always,
             max_buffer_bytes: 64 << 20,
             max_docs_per_segment: 10_000_000,
+            merge_policy: Some(MergePolicy::default()),
             storage: Arc::new(StdStorage),
         }
     }
@@ -55,6 +94,12 @@ impl CollectionOptions {
     /// Sets the row count that triggers an automatic persist.
     pub fn max_docs_per_segment(mut self, docs: u64) -> Self {
         self.max_docs_per_segment = docs;
+        self
+    }
+
+    /// Sets (or, with `None`, turns off) the automatic merge policy.
+    pub fn merge_policy(mut self, policy: Option<MergePolicy>) -> Self {
+        self.merge_policy = policy;
         self
     }
 

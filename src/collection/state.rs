@@ -1,195 +1,125 @@
-//! The collection's contents in memory, and how each logged write changes them.
+//! What readers see: the segments and the ids at the visible seq.
 //!
-//! `apply` is deterministic: replaying the same records on the same starting state gives the
-//! same doc ids and outcomes, which is what makes WAL replay reproduce what writers saw.
+//! The state only ever holds writes that are visible: a record is applied (published) once it
+//! is durable under the flush policy, in seq order, so the state is always the result of
+//! applying exactly the records `1..=visible_seq`. A reader holds the read lock for one call;
+//! writers take the write lock only for in-memory work (applying a batch, swapping segments).
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
-
-use super::batch::Batch;
-use super::deletes::DeleteSet;
 use crate::doc::DocStatus;
-use crate::index::live::LiveGraph;
-use crate::schema::CollectionSchema;
-use crate::segment::{Block, Row, Segment};
+use crate::error::{Error, Result};
+use crate::query::plan::{Graph, Part};
+use crate::segment::{Batch, Block, DeleteSet, IdTracker, SealedSegment, Segment};
 use crate::wal::Op;
+
+/// A writing segment rotated out, waiting in memory for its background persist, with what the
+/// manifest that commits it must say.
+#[derive(Debug)]
+pub(crate) struct Sealing {
+    pub(crate) segment: Segment,
+    /// Deletions as of the segment's last record.
+    pub(crate) deleted: DeleteSet,
+    /// The next doc id as of the segment's last record.
+    pub(crate) next_doc_id: u64,
+    /// The segment that took the writes after this one.
+    pub(crate) successor: u64,
+}
 
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) schema: Arc<CollectionSchema>,
-    pub(crate) sealed: Vec<Arc<Segment>>,
-    /// Rows of the writing segment, not yet persisted.
-    pub(crate) writing: Block,
-    /// The writing segment's live graph per vector field (`None` for flat fields).
-    pub(crate) live_graphs: Vec<Option<LiveGraph>>,
-    /// Live primary keys and the doc id of their current row.
-    pub(crate) live: HashMap<String, u64>,
-    pub(crate) deleted: DeleteSet,
-    pub(crate) next_doc_id: u64,
+    /// Persisted segments.
+    pub(crate) sealed: Vec<Arc<SealedSegment>>,
+    /// Rotated segments being persisted, oldest first.
+    pub(crate) sealing: Vec<Arc<Sealing>>,
+    /// The segment taking writes.
+    pub(crate) writing: Segment,
+    pub(crate) ids: IdTracker,
+    /// The last record applied: every record up to it is visible, none after it.
+    pub(crate) visible_seq: u64,
 }
 
 impl State {
-    pub(crate) fn new(
-        schema: Arc<CollectionSchema>,
-        sealed: Vec<Arc<Segment>>,
-        deleted: DeleteSet,
-        next_doc_id: u64,
-    ) -> Self {
-        let rows: usize = sealed.iter().map(|s| s.block.len()).sum();
-        let mut live = HashMap::with_capacity(rows);
-        for seg in &sealed {
-            for (i, &id) in seg.block.doc_ids.iter().enumerate() {
-                if !deleted.contains(id) {
-                    live.insert(seg.block.pks[i].clone(), id);
-                }
-            }
-        }
-        State {
-            writing: Block::new(&schema),
-            live_graphs: super::graphs::new_live_graphs(&schema, 0),
-            schema,
-            sealed,
-            live,
-            deleted,
-            next_doc_id,
-        }
-    }
-
-    /// Every block, sealed ones first, the writing block last.
+    /// Every block, sealed ones first, the writing block last: insertion order.
     pub(crate) fn blocks(&self) -> impl Iterator<Item = &Block> {
         self.sealed
             .iter()
             .map(|s| &s.block)
-            .chain(std::iter::once(&self.writing))
+            .chain(self.sealing.iter().map(|s| &s.segment.rows))
+            .chain(std::iter::once(&self.writing.rows))
     }
 
-    /// Adds the writing block's new rows to its live graphs, so they are searchable through
-    /// the graph when the write returns. Needs only a read lock: hnsw_rs inserts through `&self`.
-    pub(crate) fn index_new_rows(&self) {
-        for (v, live) in self.live_graphs.iter().enumerate() {
-            if let Some(live) = live {
-                live.catch_up(
-                    &self.writing.vectors[v].data,
-                    self.schema.vectors[v].dimension,
-                );
+    /// Every segment as vector field `v`'s search sees it, in [`State::blocks`] order.
+    pub(crate) fn parts(&self, v: usize) -> Vec<Part<'_>> {
+        fn live(s: &Segment, v: usize) -> Part<'_> {
+            Part {
+                block: &s.rows,
+                graph: s.graphs.get(v).and_then(Option::as_deref).map(Graph::Live),
+                sealed: None,
             }
         }
+        self.sealed
+            .iter()
+            .map(|s| Part {
+                block: &s.block,
+                graph: s.graphs.get(v).and_then(Option::as_ref).map(Graph::Frozen),
+                sealed: Some(&**s),
+            })
+            .chain(self.sealing.iter().map(|s| live(&s.segment, v)))
+            .chain(std::iter::once(live(&self.writing, v)))
+            .collect()
     }
 
     /// The block and position of a stored row.
     pub(crate) fn locate(&self, doc_id: u64) -> Option<(&Block, usize)> {
-        self.blocks()
-            .filter(|b| {
-                b.doc_ids.first().is_some_and(|&f| f <= doc_id)
-                    && b.doc_ids.last().is_some_and(|&l| l >= doc_id)
-            })
-            .find_map(|b| b.find(doc_id).map(|i| (b, i)))
+        locate(self.blocks(), doc_id)
     }
 
-    /// Checks a row from the log against the schema, so a damaged record can never make a
-    /// malformed block.
-    fn check_shape(&self, row: &Row) -> Result<(), String> {
-        let ok = row.fields.len() == self.schema.fields.len()
-            && row.vectors.len() == self.schema.vectors.len()
-            && row
-                .vectors
+    /// The live row of `pk`.
+    pub(crate) fn live_row(&self, pk: &str) -> Option<(&Block, usize)> {
+        self.ids.live.get(pk).and_then(|&id| self.locate(id))
+    }
+
+    /// Applies the record `seq` to the writing segment and makes it visible.
+    pub(crate) fn apply(&mut self, seq: u64, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
+        let State {
+            sealed,
+            sealing,
+            writing,
+            ids,
+            ..
+        } = self;
+        let elsewhere = |id: u64| {
+            let blocks = sealed
                 .iter()
-                .zip(&self.schema.vectors)
-                .all(|(v, s)| v.0.len() == s.dimension);
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("row {:?} does not match the schema", row.pk))
-        }
+                .map(|s| &s.block)
+                .chain(sealing.iter().map(|s| &s.segment.rows));
+            locate(blocks, id).map(|(b, i)| b.row(i))
+        };
+        let statuses = writing
+            .apply(seq, op, batch, ids, &elsewhere)
+            .map_err(|reason| Error::InvalidArgument(format!("internal: {reason}")))?;
+        self.visible_seq = seq;
+        Ok(statuses)
     }
 
-    fn add(&mut self, row: Row) {
-        let id = self.next_doc_id;
-        self.next_doc_id += 1;
-        self.live.insert(row.pk.clone(), id);
-        self.writing.push(id, row);
-    }
-
-    fn remove(&mut self, pk: &str) -> bool {
-        match self.live.remove(pk) {
-            Some(id) => {
-                self.deleted.insert(id);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Applies one logged write. Fails only when the op and the payload do not belong
-    /// together, which a WAL written by this crate never contains.
-    pub(crate) fn apply(&mut self, op: Op, batch: Batch) -> Result<Vec<DocStatus>, String> {
-        let mut out = Vec::with_capacity(batch_len(&batch));
-        match (op, batch) {
-            (Op::Insert, Batch::Rows(rows)) => {
-                for row in rows {
-                    self.check_shape(&row)?;
-                    if self.live.contains_key(&row.pk) {
-                        out.push(DocStatus::AlreadyExists);
-                    } else {
-                        self.add(row);
-                        out.push(DocStatus::Ok);
-                    }
-                }
-            }
-            (Op::Upsert, Batch::Rows(rows)) => {
-                for row in rows {
-                    self.check_shape(&row)?;
-                    self.remove(&row.pk);
-                    self.add(row);
-                    out.push(DocStatus::Ok);
-                }
-            }
-            (Op::Update, Batch::Patches(patches)) => {
-                for patch in patches {
-                    let Some(&id) = self.live.get(&patch.pk) else {
-                        out.push(DocStatus::NotFound);
-                        continue;
-                    };
-                    let Some((block, i)) = self.locate(id) else {
-                        return Err(format!("live doc id {id} of {:?} has no row", patch.pk));
-                    };
-                    let mut row = block.row(i);
-                    for (f, value) in patch.fields {
-                        let slot = row
-                            .fields
-                            .get_mut(f as usize)
-                            .ok_or("patch names no field")?;
-                        *slot = value;
-                    }
-                    for (v, vector) in patch.vectors {
-                        let slot = row
-                            .vectors
-                            .get_mut(v as usize)
-                            .ok_or("patch names no vector")?;
-                        *slot = vector;
-                    }
-                    self.check_shape(&row)?;
-                    self.remove(&patch.pk);
-                    self.add(row);
-                    out.push(DocStatus::Ok);
-                }
-            }
-            (Op::Delete, Batch::Keys(keys)) => {
-                for pk in keys {
-                    out.push(if self.remove(&pk) {
-                        DocStatus::Ok
-                    } else {
-                        DocStatus::NotFound
-                    });
-                }
-            }
-            (op, _) => return Err(format!("a {op:?} record carries the wrong kind of payload")),
-        }
-        Ok(out)
+    /// Rows stored in the segments (live, deleted and superseded).
+    pub(crate) fn stored_rows(&self) -> u64 {
+        self.blocks().map(|b| b.len() as u64).sum()
     }
 }
 
-fn batch_len(b: &Batch) -> usize {
-    crate::wal::WalPayload::doc_count(b)
+/// The block among `blocks` holding `doc_id`, and the row's position in it.
+pub(crate) fn locate<'a>(
+    blocks: impl Iterator<Item = &'a Block>,
+    doc_id: u64,
+) -> Option<(&'a Block, usize)> {
+    let mut blocks = blocks;
+    blocks
+        .by_ref()
+        .filter(|b| {
+            b.doc_ids.first().is_some_and(|&f| f <= doc_id)
+                && b.doc_ids.last().is_some_and(|&l| l >= doc_id)
+        })
+        .find_map(|b| b.find(doc_id).map(|i| (b, i)))
 }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hnsw_rs::prelude::Hnsw;
+use parking_lot::Mutex;
 
 use super::distance::{normalized, GraphDistance};
 use super::frozen::{GraphData, Layer};
@@ -17,6 +18,8 @@ pub(crate) struct LiveGraph {
     metric: Metric,
     /// Rows `0..indexed` of the block are in the graph.
     indexed: AtomicUsize,
+    /// Held while rows are added, so that two threads catching up never add a row twice.
+    adding: Mutex<()>,
 }
 
 impl std::fmt::Debug for LiveGraph {
@@ -40,6 +43,7 @@ impl LiveGraph {
             ),
             metric,
             indexed: AtomicUsize::new(0),
+            adding: Mutex::new(()),
         }
     }
 
@@ -57,16 +61,27 @@ impl LiveGraph {
         }
     }
 
-    /// Adds rows `indexed()..column.len()/dim` of `column` (in parallel for many rows).
-    /// Only the writer calls this, so the rows are added once each.
+    /// Adds rows `indexed()..column.len()/dim` of `column` (the block's whole column).
     pub(crate) fn catch_up(&self, column: &[f32], dim: usize) {
         let from = self.indexed();
-        let to = column.len() / dim;
-        if from >= to {
+        self.add_rows(from, column.get(from * dim..).unwrap_or(&[]), dim);
+    }
+
+    /// Adds rows `first..first + vectors.len() / dim`, whose vectors are given contiguously
+    /// (in parallel, on the current rayon pool, for many rows). Rows already in the graph are
+    /// skipped, and rows must be added in order: a gap (`first > indexed()`) adds nothing.
+    pub(crate) fn add_rows(&self, first: usize, vectors: &[f32], dim: usize) {
+        if dim == 0 {
+            return;
+        }
+        let _adding = self.adding.lock();
+        let from = self.indexed();
+        let to = first + vectors.len() / dim;
+        if first > from || from >= to {
             return;
         }
         let prepared: Vec<std::borrow::Cow<'_, [f32]>> = (from..to)
-            .map(|r| self.prepare(&column[r * dim..(r + 1) * dim]))
+            .map(|r| self.prepare(&vectors[(r - first) * dim..(r - first + 1) * dim]))
             .collect();
         if to - from == 1 {
             self.hnsw.insert_slice((&prepared[0], from));
@@ -149,6 +164,9 @@ impl LiveGraph {
                 })
                 .collect();
         }
+        if (entry as usize) < rows {
+            connect_orphans(&mut neighborhoods, entry as usize);
+        }
         let mut layers = Vec::with_capacity(top as usize + 1);
         for l in 0..=top as usize {
             let mut layer = Layer {
@@ -191,5 +209,51 @@ impl LiveGraph {
             layers,
             inv_norms,
         }
+    }
+}
+
+/// Makes every row reachable on layer 0 from `entry`. hnsw_rs's parallel insertion can leave a
+/// row that no other row links to (its upstream issues #32 and #37): a search could then never
+/// return it, not even with ef ≥ the row count. Each such row gets a link back from the rows it
+/// links to (or from the entry point when those are unreachable too), in row order, so the
+/// repair is deterministic.
+fn connect_orphans(neighborhoods: &mut [Vec<Vec<u32>>], entry: usize) {
+    let rows = neighborhoods.len();
+    let mut reached = vec![false; rows];
+    let mut stack = Vec::new();
+    let mut visit = |start: usize, hoods: &[Vec<Vec<u32>>], reached: &mut Vec<bool>| {
+        stack.push(start);
+        while let Some(r) = stack.pop() {
+            if std::mem::replace(&mut reached[r], true) {
+                continue;
+            }
+            if let Some(links) = hoods[r].first() {
+                stack.extend(links.iter().map(|&n| n as usize).filter(|&n| !reached[n]));
+            }
+        }
+    };
+    visit(entry, neighborhoods, &mut reached);
+    for r in 0..rows {
+        if reached[r] {
+            continue;
+        }
+        let from: Vec<usize> = neighborhoods[r]
+            .first()
+            .map(|links| {
+                links
+                    .iter()
+                    .map(|&n| n as usize)
+                    .filter(|&n| reached[n])
+                    .collect()
+            })
+            .unwrap_or_default();
+        let from = if from.is_empty() { vec![entry] } else { from };
+        for n in from {
+            if neighborhoods[n].is_empty() {
+                neighborhoods[n].push(Vec::new());
+            }
+            neighborhoods[n][0].push(r as u32);
+        }
+        visit(r, neighborhoods, &mut reached);
     }
 }

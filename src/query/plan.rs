@@ -5,12 +5,11 @@ use rayon::prelude::*;
 
 use super::flat::{matches, sort_hits, top_k, Hit};
 use super::Filter;
-use crate::collection::state::State;
 use crate::index::distance::Scorer;
 use crate::index::frozen::FrozenGraph;
 use crate::index::live::LiveGraph;
-use crate::schema::VectorSchema;
-use crate::segment::{Block, Segment};
+use crate::schema::{CollectionSchema, VectorSchema};
+use crate::segment::{Block, DeleteSet, SealedSegment};
 
 /// The default beam width of graph search.
 pub const DEFAULT_EF: usize = 64;
@@ -29,43 +28,43 @@ fn exact_is_cheaper(matching: usize, rows: usize, ef: usize, links: usize) -> bo
     m <= ef as u128 * 16 || m * m <= (ef * links) as u128 * rows as u128
 }
 
-enum Graph<'a> {
+/// The graph of one segment's vector field.
+#[derive(Clone, Copy)]
+pub(crate) enum Graph<'a> {
+    /// A sealed segment's graph: covers every row.
     Frozen(&'a FrozenGraph),
+    /// A writing segment's graph: covers rows `0..indexed()`; later rows are scored exactly.
     Live(&'a LiveGraph),
 }
 
-/// The best `k` live rows passing `filter` in vector field `v`, over every segment in parallel.
-pub(crate) fn search<'s>(
-    state: &'s State,
-    v: usize,
+/// One segment as a search sees it.
+pub(crate) struct Part<'a> {
+    pub(crate) block: &'a Block,
+    pub(crate) graph: Option<Graph<'a>>,
+    /// The sealed segment, whose inverted indexes can narrow a filter.
+    pub(crate) sealed: Option<&'a SealedSegment>,
+}
+
+/// The best `k` live rows passing `filter` in vector field `v`, over every part in parallel.
+/// A hit's `block` is its part's position in `parts`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search(
+    parts: &[Part<'_>],
+    deleted: &DeleteSet,
+    schema: &CollectionSchema,
     vs: &VectorSchema,
+    v: usize,
     query: &[f32],
     k: usize,
     ef: Option<usize>,
     filter: Option<&Filter>,
-) -> (Vec<Hit>, Vec<&'s Block>) {
-    let mut parts: Vec<(&Block, Option<Graph<'_>>, Option<&Segment>)> = state
-        .sealed
-        .iter()
-        .map(|s| {
-            let graph = s.graphs.get(v).and_then(Option::as_ref).map(Graph::Frozen);
-            (&s.block, graph, Some(&**s))
-        })
-        .collect();
-    let live = state.live_graphs.get(v).and_then(Option::as_ref);
-    parts.push((&state.writing, live.map(Graph::Live), None));
+) -> Vec<Hit> {
     // An equality or IN conjunct on a field with an inverted index narrows sealed segments to
     // its posting lists; every candidate is still checked against the whole filter.
     let indexed_terms = filter.and_then(|f| {
         f.equality_conjuncts()
             .iter()
-            .find(|(i, _)| {
-                state
-                    .schema
-                    .fields
-                    .get(*i)
-                    .is_some_and(|fs| fs.index.is_some())
-            })
+            .find(|(i, _)| schema.fields.get(*i).is_some_and(|fs| fs.index.is_some()))
             .cloned()
     });
     let ef = ef.unwrap_or(DEFAULT_EF).max(k);
@@ -74,13 +73,15 @@ pub(crate) fn search<'s>(
         crate::schema::IndexKind::Flat => 0,
     };
     let scorer = Scorer::new(vs.metric, query);
-    let search_part = |b: usize,
-                       part: &(&Block, Option<Graph<'_>>, Option<&Segment>)|
-     -> Vec<Hit> {
-        let (block, graph, segment) = part;
+    let search_part = |b: usize, part: &Part<'_>| -> Vec<Hit> {
+        let Part {
+            block,
+            graph,
+            sealed,
+        } = part;
         let accept = |row: u32| {
             let i = row as usize;
-            !state.deleted.contains(block.doc_ids[i]) && matches(filter, block, i)
+            !deleted.contains(block.doc_ids[i]) && matches(filter, block, i)
         };
         let column = &block.vectors[v];
         // Cosine over a frozen graph: its stored inverse norms save a dot product per row. The
@@ -130,7 +131,7 @@ pub(crate) fn search<'s>(
         };
         let (indexed, found) = match graph {
             None => {
-                return match candidates(*segment, block, indexed_terms.as_ref()) {
+                return match candidates(*sealed, block, indexed_terms.as_ref()) {
                     Some(rows) => exact(&mut rows.into_iter().filter(|&r| accept(r))),
                     None => exact(&mut (0..block.len() as u32).filter(|&r| accept(r))),
                 }
@@ -143,7 +144,7 @@ pub(crate) fn search<'s>(
                 let tail = indexed as u32..block.len() as u32;
                 let mut matching: Option<Vec<u32>> = None;
                 if filter.is_some() {
-                    let posted = candidates(*segment, block, indexed_terms.as_ref());
+                    let posted = candidates(*sealed, block, indexed_terms.as_ref());
                     // Without posting lists, a sample tells whether a full scan can pay off:
                     // a filter matching most rows goes straight to the graph.
                     let worth_scanning = posted.is_some() || {
@@ -168,7 +169,11 @@ pub(crate) fn search<'s>(
                 }
                 let found = match g {
                     Graph::Frozen(f) => f.search(&column.data, column.dim, query, k, ef, &accept),
-                    Graph::Live(l) => l.search(query, k, ef, &accept),
+                    // The indexer may add rows while the walk runs: rows past `indexed` are
+                    // in the exactly scored tail already.
+                    Graph::Live(l) => {
+                        l.search(query, k, ef, &|r| (r as usize) < indexed && accept(r))
+                    }
                 };
                 if found.len() < k {
                     // The walk may miss rows (a sparse filter, many deletions): if fewer were
@@ -190,10 +195,7 @@ pub(crate) fn search<'s>(
         exact(&mut rows.collect::<Vec<u32>>().into_iter())
     };
     // Fanning out costs more than it saves when only one segment holds rows.
-    let busy = parts
-        .iter()
-        .filter(|(block, _, _)| !block.is_empty())
-        .count();
+    let busy = parts.iter().filter(|p| !p.block.is_empty()).count();
     let per_block: Vec<Vec<Hit>> = if busy <= 1 {
         parts
             .iter()
@@ -207,17 +209,17 @@ pub(crate) fn search<'s>(
             .map(|(b, p)| search_part(b, p))
             .collect()
     };
-    let blocks: Vec<&Block> = parts.iter().map(|(b, _, _)| *b).collect();
+    let blocks: Vec<&Block> = parts.iter().map(|p| p.block).collect();
     let mut all: Vec<Hit> = per_block.into_iter().flatten().collect();
     sort_hits(&mut all, &blocks);
     all.truncate(k);
-    (all, blocks)
+    all
 }
 
 /// Candidate rows of a sealed segment from its inverted index, when the filter has an indexed
 /// equality term.
 fn candidates(
-    segment: Option<&Segment>,
+    segment: Option<&SealedSegment>,
     block: &Block,
     terms: Option<&(usize, Vec<crate::Value>)>,
 ) -> Option<Vec<u32>> {

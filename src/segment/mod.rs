@@ -1,38 +1,36 @@
-//! Segments: the unit of storage. A sealed segment is immutable (only its rows' delete marks,
-//! kept collection-wide, change); the writing segment is a block in memory backed by its WAL.
+//! Segments, the unit of storage. The writing [`Segment`] owns its WAL (`<seg>/0.wal`), its
+//! rows in memory and its live graphs, and [`Segment::recover`] rebuilds it from that WAL.
+//! Once rotated out it is immutable and persisted by [`Segment::seal`] into a
+//! [`SealedSegment`]: a forward store and frozen graphs, shared by `Arc`. Only the
+//! collection-wide delete set ([`IdTracker`]) changes what a sealed segment serves.
 
+mod batch;
 mod block;
+mod deletes;
 mod forward;
+mod graphs;
+mod ids;
+mod meta;
+mod persist;
 mod postings;
+mod recover;
+mod sealed;
 mod vector;
+mod writing;
 
+pub(crate) use batch::{Batch, Patch};
 pub(crate) use block::{Block, Projection, Row, VectorColumn};
+pub(crate) use deletes::DeleteSet;
 pub(crate) use forward::{decode_block, encode_block};
+pub use graphs::GraphLoad;
+pub(crate) use ids::IdTracker;
+pub(crate) use meta::{
+    fwd_name, graph_name, segment_dir, wal_file_name, wal_id, wal_path, FileMeta, SegmentMeta,
+    BLOCK,
+};
+pub(crate) use persist::merge;
 pub(crate) use postings::InvertedIndexes;
+pub(crate) use recover::RecoverOptions;
+pub(crate) use sealed::SealedSegment;
 pub(crate) use vector::Vector;
-
-/// A persisted, immutable segment held in memory.
-#[derive(Debug)]
-pub(crate) struct Segment {
-    pub(crate) id: u64,
-    pub(crate) block: Block,
-    /// One frozen graph per vector field with an HNSW index (`None` for flat fields).
-    pub(crate) graphs: Vec<Option<crate::index::frozen::FrozenGraph>>,
-    /// Inverted indexes of the scalar fields that declare one, built on first use.
-    pub(crate) inverted: InvertedIndexes,
-}
-
-impl Segment {
-    pub(crate) fn new(
-        id: u64,
-        block: Block,
-        graphs: Vec<Option<crate::index::frozen::FrozenGraph>>,
-    ) -> Self {
-        Segment {
-            inverted: InvertedIndexes::new(block.fields.len()),
-            id,
-            block,
-            graphs,
-        }
-    }
-}
+pub(crate) use writing::Segment;

@@ -45,6 +45,7 @@ pub use record::{Op, WalPayload, WalRecord};
 use crate::error::{Error, Result};
 use crate::storage::{atomic_write, parent_dir, Storage};
 use record::WalRecordRef;
+pub use writer::Appended;
 use writer::{LogWriter, Syncer};
 
 /// How to open an existing WAL.
@@ -358,11 +359,26 @@ impl<P: WalPayload> Wal<P> {
     /// An error means the record is not acknowledged; after an I/O error the WAL is poisoned
     /// and every later append fails with [`Error::Poisoned`].
     pub fn append(&self, op: Op, payload: &P) -> Result<u64> {
-        self.writer.append(payload.doc_count() as u64, |seq, buf| {
+        let appended = self.write(op, payload)?;
+        self.settle(&appended)?;
+        Ok(appended.seq)
+    }
+
+    /// The first half of [`Wal::append`]: writes the record (to the OS, not fsynced) and
+    /// returns its seq. The record is not acknowledged until [`Wal::settle`] returns Ok; a
+    /// caller that never settles must treat the record as failed.
+    pub fn write(&self, op: Op, payload: &P) -> Result<Appended> {
+        self.writer.write(payload.doc_count() as u64, |seq, buf| {
             let record = WalRecordRef { seq, op, payload };
             rmp_serde::encode::write_named(buf, &record)
                 .map_err(|e| Error::Serialization(format!("encoding WAL record {seq}: {e}")))
         })
+    }
+
+    /// The second half of [`Wal::append`]: returns once `appended` is as durable as the flush
+    /// policy promises. Concurrent callers share fsyncs (group commit).
+    pub fn settle(&self, appended: &Appended) -> Result<()> {
+        self.writer.settle(appended)
     }
 
     /// Makes every record appended so far durable, whatever the policy.

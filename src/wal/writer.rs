@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,10 +16,19 @@ use crate::storage::FileRef;
 
 /// What has been appended (guarded by the append lock, which orders records in the file).
 #[derive(Debug)]
-struct Appended {
+struct AppendState {
     next_seq: u64,
     bytes: u64,
     docs: u64,
+}
+
+/// A record written to the file, and where it ends: what [`LogWriter::settle`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The record's sequence number.
+    pub seq: u64,
+    end: u64,
+    docs_end: u64,
 }
 
 /// What is known durable (guarded by the sync lock).
@@ -34,8 +44,10 @@ pub(crate) struct LogWriter {
     file: FileRef,
     path: PathBuf,
     policy: FlushPolicy,
-    appended: Mutex<Appended>,
+    appended: Mutex<AppendState>,
     durable: Mutex<Durable>,
+    /// `appended.bytes`, readable without waiting for an append in progress.
+    len: AtomicU64,
     synced: Condvar,
     poison: OnceLock<Arc<io::Error>>,
 }
@@ -55,11 +67,12 @@ impl LogWriter {
             path: file.path().to_path_buf(),
             file,
             policy,
-            appended: Mutex::new(Appended {
+            appended: Mutex::new(AppendState {
                 next_seq,
                 bytes: len,
                 docs: 0,
             }),
+            len: AtomicU64::new(len),
             durable: Mutex::new(Durable {
                 bytes: len,
                 docs: 0,
@@ -83,7 +96,7 @@ impl LogWriter {
     }
 
     pub(crate) fn len(&self) -> u64 {
-        self.appended.lock().bytes
+        self.len.load(AtomicOrdering::Acquire)
     }
 
     pub(crate) fn durable_len(&self) -> u64 {
@@ -115,45 +128,54 @@ impl LogWriter {
         self.poison.get().is_some()
     }
 
-    /// Appends one record carrying `docs` documents; `encode` writes the payload for the seq it
-    /// is given. Returns once the record is as durable as the policy promises.
-    pub(crate) fn append(
+    /// Writes one record to the file (to the OS, not yet fsynced) and returns its seq and end.
+    pub(crate) fn write(
         &self,
         docs: u64,
         encode: impl FnOnce(u64, &mut Vec<u8>) -> Result<()>,
-    ) -> Result<u64> {
-        let (seq, end, docs_end) = {
-            let mut st = self.appended.lock();
-            self.check_poison()?;
-            let seq = st.next_seq;
-            let mut frame = vec![0u8; FRAME_HEADER_LEN];
-            encode(seq, &mut frame)?;
-            let payload_len = frame.len() - FRAME_HEADER_LEN;
-            if payload_len == 0 || payload_len > MAX_RECORD_LEN {
-                return Err(Error::InvalidArgument(format!(
-                    "a WAL record must hold 1..={MAX_RECORD_LEN} bytes, got {payload_len}"
-                )));
-            }
-            seal_frame(&mut frame);
-            // A failed or partial write leaves at most a torn tail, which recovery truncates;
-            // but the file offset is now unknown, so nothing more may be appended.
-            self.file.append(&frame).map_err(|e| self.poison_with(e))?;
-            st.next_seq += 1;
-            st.bytes += frame.len() as u64;
-            st.docs += docs;
-            (seq, st.bytes, st.docs)
-        };
+    ) -> Result<Appended> {
+        let mut st = self.appended.lock();
+        self.check_poison()?;
+        let seq = st.next_seq;
+        let mut frame = vec![0u8; FRAME_HEADER_LEN];
+        encode(seq, &mut frame)?;
+        let payload_len = frame.len() - FRAME_HEADER_LEN;
+        if payload_len == 0 || payload_len > MAX_RECORD_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "a WAL record must hold 1..={MAX_RECORD_LEN} bytes, got {payload_len}"
+            )));
+        }
+        seal_frame(&mut frame);
+        // A failed or partial write leaves at most a torn tail, which recovery truncates;
+        // but the file offset is now unknown, so nothing more may be appended.
+        self.file.append(&frame).map_err(|e| self.poison_with(e))?;
+        st.next_seq += 1;
+        st.bytes += frame.len() as u64;
+        st.docs += docs;
+        self.len.store(st.bytes, AtomicOrdering::Release);
+        Ok(Appended {
+            seq,
+            end: st.bytes,
+            docs_end: st.docs,
+        })
+    }
+
+    /// Returns once the record `appended` is as durable as the policy promises: fsynced (by this
+    /// caller or by a concurrent one, group commit) for `Always`, and for `EveryDocs(n)` once n
+    /// documents are unsynced.
+    pub(crate) fn settle(&self, appended: &Appended) -> Result<()> {
         match self.policy {
-            FlushPolicy::Always => self.sync_to(end)?,
+            FlushPolicy::Always => self.sync_to(appended.end),
             FlushPolicy::EveryDocs(n) => {
                 let durable_docs = self.durable.lock().docs;
-                if docs_end.saturating_sub(durable_docs) >= u64::from(n.max(1)) {
-                    self.sync_to(end)?;
+                if appended.docs_end.saturating_sub(durable_docs) >= u64::from(n.max(1)) {
+                    self.sync_to(appended.end)
+                } else {
+                    Ok(())
                 }
             }
-            FlushPolicy::Interval(_) | FlushPolicy::Never => {}
+            FlushPolicy::Interval(_) | FlushPolicy::Never => Ok(()),
         }
-        Ok(seq)
     }
 
     /// Makes everything appended so far durable.

@@ -2,30 +2,23 @@
 //! segments, and mapping (or, when a file is missing or damaged, rebuilding) them on open.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use super::Block;
 use crate::error::Result;
 use crate::index::frozen::FrozenGraph;
 use crate::index::live::LiveGraph;
 use crate::schema::{CollectionSchema, IndexKind, VectorSchema};
-use crate::segment::Block;
 use crate::storage::{atomic_write, Mapped, Storage};
 
-/// The graph file of vector field `field` in segment `segment` (relative to the collection).
-pub(super) fn graph_name(segment: u64, field: &str, block: u64) -> String {
-    format!("{segment}/{field}.{block}.graph")
-}
-
-/// A fresh live graph for each HNSW vector field of the schema.
-pub(super) fn new_live_graphs(
-    schema: &CollectionSchema,
-    capacity: usize,
-) -> Vec<Option<LiveGraph>> {
+/// A fresh live graph for each HNSW vector field of the schema (`None` for flat fields).
+pub(crate) fn new_live_graphs(schema: &CollectionSchema) -> Vec<Option<Arc<LiveGraph>>> {
     schema
         .vectors
         .iter()
         .map(|v| match v.index {
             IndexKind::Hnsw { m, ef_construction } => {
-                Some(LiveGraph::new(v.metric, m, ef_construction, capacity))
+                Some(Arc::new(LiveGraph::new(v.metric, m, ef_construction, 0)))
             }
             IndexKind::Flat => None,
         })
@@ -33,7 +26,7 @@ pub(super) fn new_live_graphs(
 }
 
 /// Builds a graph over every row of `block` for field `v` with hnsw_rs (parallel insert).
-pub(super) fn build(vs: &VectorSchema, block: &Block, v: usize) -> Option<LiveGraph> {
+pub(crate) fn build(vs: &VectorSchema, block: &Block, v: usize) -> Option<LiveGraph> {
     let IndexKind::Hnsw { m, ef_construction } = vs.index else {
         return None;
     };
@@ -43,7 +36,7 @@ pub(super) fn build(vs: &VectorSchema, block: &Block, v: usize) -> Option<LiveGr
 }
 
 /// Freezes `live` (complete over `block`) into the file `name` and maps it back.
-pub(super) fn freeze(
+pub(crate) fn freeze(
     storage: &dyn Storage,
     dir: &Path,
     name: &str,
@@ -74,7 +67,7 @@ pub enum GraphLoad {
 
 /// Maps the graph file `name` of field `v`, or rebuilds it from the block when the file is
 /// missing or fails its checks (rewriting the file unless `read_only`).
-pub(super) fn load(
+pub(crate) fn load(
     storage: &dyn Storage,
     dir: &Path,
     name: &str,

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Row, Vector};
 use crate::doc::Value;
-use crate::segment::{Row, Vector};
 use crate::wal::WalPayload;
 
 /// A partial document for `update`: only the fields and vectors given.

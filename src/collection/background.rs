@@ -1,0 +1,234 @@
+//! Background work: one worker that persists rotated segments and merges sealed ones (in the
+//! order they were asked for, so commits never race), and one indexer that feeds the writing
+//! segment's live graphs. Both run at a lower CPU priority than the caller's threads, so that a
+//! query never queues behind graph construction on a busy machine.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::state::Sealing;
+use super::Inner;
+use crate::error::{Error, Result};
+use crate::index::live::LiveGraph;
+
+/// Rows the indexer copies out of the writing segment per step: small enough that a rotation
+/// or a stop is noticed quickly.
+const INDEX_CHUNK: usize = 256;
+
+/// Where a job's outcome goes.
+pub(super) type Reply = SyncSender<Result<()>>;
+
+/// Which sealed segments a merge takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MergeScope {
+    /// Every sealed segment (`optimize`).
+    All,
+    /// What the merge policy picks, if anything.
+    Policy,
+}
+
+/// Work for the background worker.
+pub(super) enum Job {
+    /// Write a rotated segment's files and commit them.
+    Persist(Arc<Sealing>, Option<Reply>),
+    /// Merge sealed segments.
+    Merge(MergeScope, Option<Reply>),
+    /// Answers once every earlier job is done.
+    Barrier(Reply),
+}
+
+/// A oneshot channel for a job's outcome.
+pub(super) fn reply() -> (Reply, Receiver<Result<()>>) {
+    mpsc::sync_channel(1)
+}
+
+/// What wakes the indexer.
+#[derive(Debug, Default)]
+pub(super) struct IndexerSignal {
+    work: bool,
+    stop: bool,
+}
+
+/// The indexer's wake-up call, shared with writers.
+#[derive(Debug, Default)]
+pub(super) struct Indexing {
+    signal: Mutex<IndexerSignal>,
+    wake: Condvar,
+}
+
+impl Indexing {
+    /// Tells the indexer that rows arrived.
+    pub(super) fn notify(&self) {
+        self.signal.lock().work = true;
+        self.wake.notify_one();
+    }
+
+    fn stop(&self) {
+        self.signal.lock().stop = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits for work; false once stopped.
+    fn wait(&self) -> bool {
+        let mut s = self.signal.lock();
+        while !s.work && !s.stop {
+            self.wake.wait(&mut s);
+        }
+        s.work = false;
+        !s.stop
+    }
+}
+
+/// The running background threads of a writable collection.
+pub(super) struct Workers {
+    jobs: Option<SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Jobs queued before a caller waits: enough that a burst of rotations never blocks a writer,
+/// few enough that rotated segments cannot pile up in memory without bound.
+const QUEUE: usize = 64;
+
+/// Asks the OS to run the calling thread after the caller's own threads when both want a core.
+/// On Linux, `setpriority` with `who = 0` applies to the calling thread only.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority reads no memory of ours; a failure only leaves the priority as it was.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+impl Workers {
+    /// Starts the worker and the indexer of `inner`.
+    pub(super) fn start(inner: &Arc<Inner>) -> Result<Self> {
+        // Two pools: a persist waits for the indexer to finish its current rows (the graph's
+        // insert lock), which must never wait for a thread of the same pool.
+        let pool = |name: &'static str| {
+            rayon::ThreadPoolBuilder::new()
+                .thread_name(move |i| format!("stratavec-{name}-{i}"))
+                .start_handler(|_| lower_priority())
+                .build()
+                .map_err(|e| Error::io("start threads", name, std::io::Error::other(e)))
+        };
+        let (persist_pool, index_pool) = (pool("persist")?, pool("index")?);
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    lower_priority();
+                    f()
+                })
+                .map_err(|e| Error::io("spawn", name.to_string(), e))
+        };
+        let worker = {
+            let inner = inner.clone();
+            let pool = persist_pool;
+            spawn(
+                "stratavec-persist",
+                Box::new(move || {
+                    for job in rx {
+                        pool.install(|| inner.run(job));
+                    }
+                }),
+            )?
+        };
+        let indexer = {
+            let inner = inner.clone();
+            let pool = index_pool;
+            spawn(
+                "stratavec-index",
+                Box::new(move || {
+                    while inner.indexing.wait() {
+                        pool.install(|| while inner.index_step() {});
+                    }
+                }),
+            )?
+        };
+        Ok(Workers {
+            jobs: Some(tx),
+            threads: vec![worker, indexer],
+        })
+    }
+
+    /// Queues a job (waiting when the queue is full).
+    pub(super) fn submit(&self, job: Job) -> Result<()> {
+        match &self.jobs {
+            Some(tx) => tx.send(job).map_err(|_| Error::Closed),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Lets queued jobs finish, then stops both threads and waits for them.
+    pub(super) fn stop(&mut self, inner: &Inner) {
+        self.jobs = None;
+        inner.indexing.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Inner {
+    /// Runs one job and hands its outcome to whoever waits for it. After a persist, the merge
+    /// policy may ask for a merge: it runs once the persist's waiter has its answer.
+    fn run(&self, job: Job) {
+        let (result, reply, then_merge) = match job {
+            Job::Persist(sealing, reply) => (self.guard(|| self.persist(&sealing)), reply, true),
+            Job::Merge(scope, reply) => (self.guard(|| self.merge(scope)), reply, false),
+            Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
+        };
+        let persisted = result.is_ok();
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+        if then_merge && persisted && self.options.merge_policy.is_some() {
+            // A failure poisons the collection; the next write or close reports it.
+            let _ = self.guard(|| self.merge(MergeScope::Policy));
+        }
+    }
+
+    /// Runs background work unless an earlier failure stopped all writing; a failure of this
+    /// work poisons the collection.
+    fn guard(&self, work: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.check_not_failed()?;
+        work().map_err(|e| self.poison(e))
+    }
+
+    /// Adds a chunk of the writing segment's unindexed rows to its live graphs. Returns whether
+    /// there may be more to do.
+    fn index_step(&self) -> bool {
+        let work: Vec<(Arc<LiveGraph>, usize, Vec<f32>, usize)> = {
+            let st = self.state.read();
+            let rows = &st.writing.rows;
+            st.writing
+                .graphs
+                .iter()
+                .enumerate()
+                .filter_map(|(v, g)| {
+                    let g = g.as_ref()?;
+                    let from = g.indexed();
+                    let to = rows.len().min(from + INDEX_CHUNK);
+                    if from >= to {
+                        return None;
+                    }
+                    let col = &rows.vectors[v];
+                    Some((
+                        g.clone(),
+                        from,
+                        col.data[from * col.dim..to * col.dim].to_vec(),
+                        col.dim,
+                    ))
+                })
+                .collect()
+        };
+        for (graph, first, vectors, dim) in &work {
+            graph.add_rows(*first, vectors, *dim);
+        }
+        !work.is_empty() && !self.is_closed()
+    }
+}

@@ -1,0 +1,284 @@
+//! The read path: fetch, query, search and grouped queries. Every read holds the state's read
+//! lock for the call: it never waits for a WAL fsync, a graph insertion, a persist or a merge,
+//! only for a writer applying a batch in memory.
+
+use std::collections::HashSet;
+
+use super::state::State;
+use super::Collection;
+use crate::doc::Doc;
+use crate::error::{Error, Result};
+use crate::query::{
+    flat, plan, FetchOptions, Filter, Query, SearchOptions, VectorSource, MAX_TOPK,
+};
+use crate::segment::Projection;
+
+impl Collection {
+    /// Returns the live documents with these primary keys, in request order, duplicates and
+    /// missing keys left out. Every scalar field and vector is included.
+    pub fn fetch<S: AsRef<str>>(&self, pks: &[S]) -> Result<Vec<Doc>> {
+        self.fetch_with(pks, &FetchOptions::default())
+    }
+
+    /// [`Collection::fetch`] with a choice of fields and vectors.
+    pub fn fetch_with<S: AsRef<str>>(&self, pks: &[S], options: &FetchOptions) -> Result<Vec<Doc>> {
+        self.inner.check_open()?;
+        let projection =
+            self.projection(options.output_fields.as_deref(), options.include_vector)?;
+        let st = self.inner.state.read();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for pk in pks {
+            let pk = pk.as_ref();
+            if !seen.insert(pk) {
+                continue;
+            }
+            if let Some((block, i)) = st.live_row(pk) {
+                out.push(block.doc(&self.schema, i, &projection));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `topk` live documents nearest to `query` in vector field `field`, best first, with
+    /// zvec's scores (L2: squared distance, ascending; IP: dot product, descending; Cosine:
+    /// `1 − cos`, ascending); ties are broken by primary key.
+    pub fn search(&self, field: &str, query: &[f32], options: &SearchOptions) -> Result<Vec<Doc>> {
+        let mut q = Query::vector(field, query.to_vec()).topk(options.topk);
+        q.ef = options.ef;
+        q.output_fields = options.output_fields.clone();
+        q.include_vector = options.include_vector;
+        self.query(&q)
+    }
+
+    /// zvec's general query: no vector (live documents in insertion order, score 0), one
+    /// vector, the vector of a stored document ([`Query::by_id`]), or several routes merged by
+    /// a [`crate::ReRanker`]; with an optional filter.
+    pub fn query(&self, query: &Query) -> Result<Vec<Doc>> {
+        self.inner.check_open()?;
+        if query.topk == 0 || query.topk > MAX_TOPK {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid query: topk[{}] must be in 1..={MAX_TOPK}",
+                query.topk
+            )));
+        }
+        let projection = self.projection(query.output_fields.as_deref(), query.include_vector)?;
+        let filter = Filter::compile(&self.schema, query.filter.as_deref().unwrap_or(""))?;
+        let filter = filter.as_ref();
+        let st = self.inner.state.read();
+        match query.vectors.as_slice() {
+            [] => Ok(st
+                .blocks()
+                .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
+                .filter(|(b, i)| {
+                    !st.ids.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
+                })
+                .take(query.topk)
+                .map(|(b, i)| b.doc(&self.schema, i, &projection))
+                .collect()),
+            [route] => Ok(self
+                .route(&st, route, query.topk, query.ef, filter, &projection)?
+                .1),
+            routes => {
+                let reranker = query.reranker.as_ref().ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "A reranker is required to merge results from multiple queries".into(),
+                    )
+                })?;
+                if let crate::ReRanker::Weighted { weights } = reranker {
+                    if weights.len() != routes.len() {
+                        return Err(Error::InvalidArgument(format!(
+                            "WeightedReRanker has {} weights for {} queries",
+                            weights.len(),
+                            routes.len()
+                        )));
+                    }
+                }
+                // Like zvec, each route contributes max(topk, 10) candidates.
+                let candidates = query.topk.max(10);
+                let results = routes
+                    .iter()
+                    .map(|r| self.route(&st, r, candidates, query.ef, filter, &projection))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(crate::query::fuse(results, reranker, query.topk))
+            }
+        }
+    }
+
+    /// The best `k` documents of one vector route, with the route's metric.
+    fn route(
+        &self,
+        st: &State,
+        route: &crate::query::VectorQuery,
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&Filter>,
+        projection: &Projection,
+    ) -> Result<(crate::Metric, Vec<Doc>)> {
+        let v = self.schema.vector_index(&route.field).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "Invalid query: vector field[{}] not found in collection schema",
+                route.field
+            ))
+        })?;
+        let vs = &self.schema.vectors[v];
+        let by_id;
+        let vector: &[f32] = match &route.source {
+            VectorSource::Vector(x) => x,
+            VectorSource::ById(pk) => {
+                let (block, i) = st.live_row(pk).ok_or_else(|| {
+                    Error::InvalidArgument(format!("Document with id '{pk}' not found"))
+                })?;
+                by_id = block.vectors[v].get(i).to_vec();
+                &by_id
+            }
+        };
+        if vector.len() != vs.dimension {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid query: dimension mismatch, expected {} but got {}",
+                vs.dimension,
+                vector.len()
+            )));
+        }
+        if vector.iter().any(|x| !x.is_finite()) {
+            return Err(Error::InvalidArgument(
+                "Invalid query: the vector has a NaN or infinite component".into(),
+            ));
+        }
+        let parts = st.parts(v);
+        let hits = plan::search(
+            &parts,
+            &st.ids.deleted,
+            &self.schema,
+            vs,
+            v,
+            vector,
+            k,
+            ef,
+            filter,
+        );
+        let docs = hits
+            .iter()
+            .map(|h| {
+                let mut doc = parts[h.block].block.doc(&self.schema, h.row, projection);
+                doc.score = h.score;
+                doc
+            })
+            .collect();
+        Ok((vs.metric, docs))
+    }
+
+    /// A vector query whose hits are grouped by the value of a scalar field: up to
+    /// `group_count` groups, ordered by their best hit, of up to `topk_per_group` hits each.
+    /// NULL values form the group `""`. Works the same before and after a reopen (zvec's
+    /// returns nothing after a reopen until `optimize`). `query.topk` is ignored.
+    pub fn group_by_query(
+        &self,
+        query: &Query,
+        group: &crate::GroupBy,
+    ) -> Result<Vec<crate::Group>> {
+        let f = self.schema.field_index(&group.field).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "group_by field {} not defined in schema",
+                group.field
+            ))
+        })?;
+        if group.group_count == 0 || group.topk_per_group == 0 {
+            return Err(Error::InvalidArgument(
+                "group_count and topk_per_group must be ≥ 1".into(),
+            ));
+        }
+        let name = &self.schema.fields[f].name;
+        let mut q = query.clone();
+        // The grouping field must come back, whatever the caller asked to see.
+        if let Some(fields) = q.output_fields.as_mut() {
+            if !fields.contains(name) {
+                fields.push(name.clone());
+            }
+        }
+        let live = self.inner.state.read().ids.live.len().max(1);
+        let mut want = (group.group_count * group.topk_per_group * 4).min(MAX_TOPK);
+        loop {
+            q.topk = want.min(live).max(1);
+            let hits = self.query(&q)?;
+            let exhausted = hits.len() < q.topk || q.topk >= live || q.topk >= MAX_TOPK;
+            let mut groups: Vec<crate::Group> = Vec::new();
+            for mut doc in hits {
+                let value = doc.fields.get(name).map_or(String::new(), value_text);
+                if query
+                    .output_fields
+                    .as_ref()
+                    .is_some_and(|o| !o.contains(name))
+                {
+                    doc.fields.remove(name);
+                }
+                match groups.iter().position(|g| g.value == value) {
+                    Some(g) if groups[g].docs.len() < group.topk_per_group => {
+                        groups[g].docs.push(doc)
+                    }
+                    Some(_) => {}
+                    None if groups.len() < group.group_count => groups.push(crate::Group {
+                        value,
+                        docs: vec![doc],
+                    }),
+                    None => {}
+                }
+            }
+            let full = groups.len() == group.group_count
+                && groups.iter().all(|g| g.docs.len() == group.topk_per_group);
+            if full || exhausted {
+                return Ok(groups);
+            }
+            want = (want * 4).min(MAX_TOPK);
+        }
+    }
+
+    fn projection(
+        &self,
+        output_fields: Option<&[String]>,
+        include_vector: bool,
+    ) -> Result<Projection> {
+        let mut p = Projection::default();
+        match output_fields {
+            None => p.fields = (0..self.schema.fields.len()).collect(),
+            Some(names) => {
+                for name in names {
+                    if let Some(f) = self.schema.field_index(name) {
+                        if !p.fields.contains(&f) {
+                            p.fields.push(f);
+                        }
+                    } else if let Some(v) = self.schema.vector_index(name) {
+                        if !p.vectors.contains(&v) {
+                            p.vectors.push(v);
+                        }
+                    } else {
+                        return Err(Error::InvalidArgument(format!(
+                            "output field {name} not defined in schema"
+                        )));
+                    }
+                }
+            }
+        }
+        if include_vector {
+            p.vectors = (0..self.schema.vectors.len()).collect();
+        }
+        Ok(p)
+    }
+}
+
+/// A scalar value as zvec shows a group key.
+fn value_text(v: &crate::Value) -> String {
+    use crate::Value as V;
+    match v {
+        V::Null => String::new(),
+        V::Bool(x) => x.to_string(),
+        V::Int32(x) => x.to_string(),
+        V::Int64(x) => x.to_string(),
+        V::UInt32(x) => x.to_string(),
+        V::UInt64(x) => x.to_string(),
+        V::Float(x) => x.to_string(),
+        V::Double(x) => x.to_string(),
+        V::String(x) => x.clone(),
+        other => format!("{other:?}"),
+    }
+}

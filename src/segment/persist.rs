@@ -1,0 +1,116 @@
+//! Writing a segment's immutable files: a rotated writing segment at persist, or the live rows
+//! of several sealed segments at merge. Files are written to temp names, fsynced and renamed
+//! (with their directory fsynced); the caller's manifest commit is what makes them count.
+
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::graphs;
+use super::{
+    encode_block, fwd_name, graph_name, segment_dir, Block, DeleteSet, FileMeta, SealedSegment,
+    Segment, SegmentMeta, BLOCK,
+};
+use crate::error::Result;
+use crate::index::live::LiveGraph;
+use crate::schema::CollectionSchema;
+use crate::storage::{atomic_write, Storage};
+
+/// Writes the forward store of `block` as segment `id`, then one frozen graph per HNSW field,
+/// taken from `graph(v)` (which must cover every row).
+fn write_files<G: Deref<Target = LiveGraph>>(
+    storage: &dyn Storage,
+    dir: &Path,
+    schema: &CollectionSchema,
+    id: u64,
+    block: Block,
+    graph: impl Fn(usize) -> Option<G>,
+) -> Result<(SegmentMeta, SealedSegment)> {
+    let bytes = encode_block(&block)?;
+    let name = fwd_name(id);
+    atomic_write(storage, &dir.join(&name), &bytes)?;
+    let mut frozen = Vec::with_capacity(schema.vectors.len());
+    let mut names = Vec::with_capacity(schema.vectors.len());
+    for (v, vs) in schema.vectors.iter().enumerate() {
+        let Some(live) = graph(v) else {
+            frozen.push(None);
+            names.push(None);
+            continue;
+        };
+        let gname = graph_name(id, &vs.name);
+        let g = graphs::freeze(storage, dir, &gname, &live, vs, &block, v)?;
+        frozen.push(Some(g));
+        names.push(Some(gname));
+    }
+    let meta = SegmentMeta {
+        id,
+        block: BLOCK,
+        rows: block.len() as u64,
+        file: FileMeta::of(name, &bytes),
+        graphs: names,
+    };
+    Ok((meta, SealedSegment::new(id, block, frozen)))
+}
+
+impl Segment {
+    /// Writes this (rotated, no longer written) segment's files. Its live graphs are first
+    /// completed, so the frozen copies cover every row. `None` when the segment has no rows.
+    pub(crate) fn seal(
+        &self,
+        storage: &dyn Storage,
+        dir: &Path,
+        schema: &CollectionSchema,
+    ) -> Result<Option<(SegmentMeta, SealedSegment)>> {
+        if self.rows.is_empty() {
+            return Ok(None);
+        }
+        for (v, graph) in self.graphs.iter().enumerate() {
+            if let Some(g) = graph {
+                g.catch_up(&self.rows.vectors[v].data, self.rows.vectors[v].dim);
+            }
+        }
+        // Deleted rows stay in the persisted block (the graph's row ids are block positions);
+        // a merge drops them.
+        write_files(storage, dir, schema, self.id, self.rows.clone(), |v| {
+            self.graphs.get(v).cloned().flatten()
+        })
+        .map(Some)
+    }
+}
+
+/// Rewrites the rows of `inputs` that are not in `dropped` as the new segment `id`, with
+/// freshly built graphs. `None` when no row survives.
+pub(crate) fn merge(
+    storage: &dyn Storage,
+    dir: &Path,
+    schema: &CollectionSchema,
+    id: u64,
+    inputs: &[Arc<SealedSegment>],
+    dropped: &DeleteSet,
+) -> Result<Option<(SegmentMeta, SealedSegment)>> {
+    let mut rows: Vec<(u64, &SealedSegment, usize)> = inputs
+        .iter()
+        .flat_map(|s| {
+            s.block
+                .doc_ids
+                .iter()
+                .enumerate()
+                .filter(|(_, &d)| !dropped.contains(d))
+                .map(move |(i, &d)| (d, &**s, i))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.sort_unstable_by_key(|(d, _, _)| *d);
+    let mut merged = Block::new(schema);
+    for (d, s, i) in rows {
+        merged.push(d, s.block.row(i));
+    }
+    storage.create_dir_all(&segment_dir(dir, id))?;
+    storage.sync_dir(dir)?;
+    let built: Vec<Option<LiveGraph>> = (0..schema.vectors.len())
+        .map(|v| graphs::build(&schema.vectors[v], &merged, v))
+        .collect();
+    write_files(storage, dir, schema, id, merged, |v| built[v].as_ref()).map(Some)
+}

@@ -1,0 +1,159 @@
+//! The writing segment: its WAL, its rows in memory and its live graphs. Every write call is
+//! one WAL record; [`Segment::apply`] turns a record into rows and deletions, deterministically,
+//! so that replaying the log in seq order reproduces the outcomes writers saw.
+
+use std::sync::Arc;
+
+use super::{Batch, Block, IdTracker, Row};
+use crate::doc::DocStatus;
+use crate::index::live::LiveGraph;
+use crate::schema::CollectionSchema;
+use crate::wal::{Op, Wal};
+
+/// A segment that takes writes (or, once rotated out, waits in memory to be persisted).
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    /// `<id>/0.wal`, created on the segment's first write (`None` for read-only handles).
+    wal: Option<Arc<Wal<Batch>>>,
+    /// The rows of every applied record, in doc-id order.
+    pub(crate) rows: Block,
+    /// One live graph per HNSW vector field, fed by the background indexer.
+    pub(crate) graphs: Vec<Option<Arc<LiveGraph>>>,
+    /// The seq of the last record applied (0 before the first).
+    pub(crate) last_seq: u64,
+}
+
+impl Segment {
+    /// An empty segment without a WAL yet.
+    pub(crate) fn new(id: u64, schema: &CollectionSchema) -> Self {
+        Segment {
+            id,
+            wal: None,
+            rows: Block::new(schema),
+            graphs: super::graphs::new_live_graphs(schema),
+            last_seq: 0,
+        }
+    }
+
+    /// The segment's WAL, once it has one.
+    pub(crate) fn wal(&self) -> Option<&Arc<Wal<Batch>>> {
+        self.wal.as_ref()
+    }
+
+    pub(crate) fn set_wal(&mut self, wal: Arc<Wal<Batch>>) {
+        self.wal = Some(wal);
+    }
+
+    /// Rows not yet in every live graph (they are scored exactly meanwhile).
+    pub(crate) fn unindexed(&self) -> usize {
+        self.graphs
+            .iter()
+            .flatten()
+            .map(|g| self.rows.len().saturating_sub(g.indexed()))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Checks a row from the log against the schema, so a damaged record can never make a
+    /// malformed block.
+    fn check_shape(&self, row: &Row) -> Result<(), String> {
+        let ok = row.fields.len() == self.rows.fields.len()
+            && row.vectors.len() == self.rows.vectors.len()
+            && row
+                .vectors
+                .iter()
+                .zip(&self.rows.vectors)
+                .all(|(v, col)| v.0.len() == col.dim);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("row {:?} does not match the schema", row.pk))
+        }
+    }
+
+    fn add(&mut self, ids: &mut IdTracker, row: Row) {
+        let id = ids.assign(&row.pk);
+        self.rows.push(id, row);
+    }
+
+    /// Applies the record `seq`. `elsewhere` finds a stored row of another segment by doc id
+    /// (what an update merges into). Fails only when the op and the payload do not belong
+    /// together or a row does not fit the schema, which a WAL written by this crate never holds.
+    pub(crate) fn apply(
+        &mut self,
+        seq: u64,
+        op: Op,
+        batch: Batch,
+        ids: &mut IdTracker,
+        elsewhere: &dyn Fn(u64) -> Option<Row>,
+    ) -> Result<Vec<DocStatus>, String> {
+        let mut out = Vec::with_capacity(crate::wal::WalPayload::doc_count(&batch));
+        match (op, batch) {
+            (Op::Insert, Batch::Rows(rows)) => {
+                for row in rows {
+                    self.check_shape(&row)?;
+                    if ids.live.contains_key(&row.pk) {
+                        out.push(DocStatus::AlreadyExists);
+                    } else {
+                        self.add(ids, row);
+                        out.push(DocStatus::Ok);
+                    }
+                }
+            }
+            (Op::Upsert, Batch::Rows(rows)) => {
+                for row in rows {
+                    self.check_shape(&row)?;
+                    ids.remove(&row.pk);
+                    self.add(ids, row);
+                    out.push(DocStatus::Ok);
+                }
+            }
+            (Op::Update, Batch::Patches(patches)) => {
+                for patch in patches {
+                    let Some(&id) = ids.live.get(&patch.pk) else {
+                        out.push(DocStatus::NotFound);
+                        continue;
+                    };
+                    let current = match self.rows.find(id) {
+                        Some(i) => Some(self.rows.row(i)),
+                        None => elsewhere(id),
+                    };
+                    let Some(mut row) = current else {
+                        return Err(format!("live doc id {id} of {:?} has no row", patch.pk));
+                    };
+                    for (f, value) in patch.fields {
+                        let slot = row
+                            .fields
+                            .get_mut(f as usize)
+                            .ok_or("patch names no field")?;
+                        *slot = value;
+                    }
+                    for (v, vector) in patch.vectors {
+                        let slot = row
+                            .vectors
+                            .get_mut(v as usize)
+                            .ok_or("patch names no vector")?;
+                        *slot = vector;
+                    }
+                    self.check_shape(&row)?;
+                    ids.remove(&patch.pk);
+                    self.add(ids, row);
+                    out.push(DocStatus::Ok);
+                }
+            }
+            (Op::Delete, Batch::Keys(keys)) => {
+                for pk in keys {
+                    out.push(if ids.remove(&pk) {
+                        DocStatus::Ok
+                    } else {
+                        DocStatus::NotFound
+                    });
+                }
+            }
+            (op, _) => return Err(format!("a {op:?} record carries the wrong kind of payload")),
+        }
+        self.last_seq = seq;
+        Ok(out)
+    }
+}
