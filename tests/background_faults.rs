@@ -14,6 +14,14 @@
 //!
 //! Faults are injected with `SimStorage` at the k-th fsync or the k-th write from some moment,
 //! for every k up to the number of fsyncs (writes) of the fault-free run.
+//!
+//! On the serialized engine these tests were written against, they fail for two reasons:
+//! - `close()` of a poisoned collection returns Ok (it skips the persist and reports nothing);
+//! - a failure while a write creates the writing segment's WAL (the fsync of the collection
+//!   directory, the WAL header's write or fsync, the fsync of the segment directory: the first
+//!   write after create and after every persist) is returned without poisoning, and the next
+//!   write retries the fsyncs and is acknowledged. `a_failed_fsync_while_creating_the_wal_*`
+//!   below is the minimal reproduction.
 
 mod crash_support;
 
@@ -558,4 +566,37 @@ fn a_fault_inside_optimize_with_concurrent_writers_poisons_the_collection() {
     }
     eprintln!("{optimize_failed} of {} optimizes failed", 2 * syncs);
     closes.assert_all_failed();
+}
+
+/// Minimal reproduction: the first write after `create` creates the WAL; an EIO on the first
+/// fsync it makes (of the collection directory) must poison the collection like any other
+/// failed fsync. The serialized engine returns the EIO without poisoning, and acknowledges the
+/// next write.
+#[test]
+fn a_failed_fsync_while_creating_the_wal_poisons_the_collection() {
+    for kind in [FaultKind::Eio, FaultKind::Enospc] {
+        for (op, nth) in [
+            (FaultOp::Sync, 1),
+            (FaultOp::Sync, 2),
+            (FaultOp::Sync, 3),
+            (FaultOp::Write, 1),
+        ] {
+            let what = format!("{kind:?} on {op:?} {nth} of the first write");
+            let sim = fresh_sim();
+            let c = create(&sim, 10_000_000);
+            sim.inject(Fault { op, nth, kind });
+            let first = Write::Insert(vec![(key(0), random_rec(&mut rng(1)))]);
+            let r = run(&first, &c);
+            assert!(
+                matches!(&r, Err(e) if is_fault_or_poisoned(e, kind)),
+                "{what}: the first write returned {r:?}"
+            );
+            let second = Write::Insert(vec![(key(1), random_rec(&mut rng(2)))]);
+            let r = run(&second, &c);
+            assert!(
+                matches!(r, Err(Error::Poisoned { .. })),
+                "{what}: the next write returned {r:?}, expected Error::Poisoned"
+            );
+        }
+    }
 }
