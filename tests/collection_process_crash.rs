@@ -28,8 +28,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crash_support::{
-    decode_call, decode_statuses, encode_call, encode_statuses, expect_one_of, key, keys,
-    random_call, read_back, rng, splitmix, trial_seed, trials, Call, Model, Rec, Trial, Write,
+    all_writer_keys, decode_call, decode_statuses, encode_call, encode_statuses, expect_one_of,
+    key, keys, random_call, random_call_for, read_back, rng, split_by_writer, splitmix, trial_seed,
+    trials, union, Call, Model, Rec, Trial, Write,
 };
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -60,6 +61,10 @@ enum Profile {
     BigString,
     /// Inserts of `COUNT_N` distinct documents (zvec's case 14).
     Count,
+    /// `CONC_WRITERS` threads writing random batches at once, each in its own key space and
+    /// with its own numbering (lines tagged `W<t>`), in a collection with small segments so
+    /// that persists run all the time, plus a thread calling `optimize` in a loop.
+    Concurrent,
 }
 
 impl Profile {
@@ -69,6 +74,7 @@ impl Profile {
             Profile::OneDocSegments => "onedoc",
             Profile::BigString => "big",
             Profile::Count => "count",
+            Profile::Concurrent => "concurrent",
         }
     }
 
@@ -78,6 +84,7 @@ impl Profile {
             "onedoc" => Profile::OneDocSegments,
             "big" => Profile::BigString,
             "count" => Profile::Count,
+            "concurrent" => Profile::Concurrent,
             other => panic!("unknown child profile {other}"),
         }
     }
@@ -103,6 +110,7 @@ fn create_options(profile: Profile, rng: &mut SmallRng) -> CollectionOptions {
         Profile::Count => opts
             .flush_policy(FlushPolicy::Never)
             .max_docs_per_segment(if rng.gen() { 64 } else { 10_000_000 }),
+        Profile::Concurrent => opts.max_docs_per_segment([5, 13, 40][rng.gen_range(0..3)]),
     }
 }
 
@@ -237,7 +245,60 @@ fn child(spec: &str) -> ! {
             out.line("DONE END");
             out.idle()
         }
+        Profile::Concurrent => {
+            // The threads print line by line; nobody may hold stdout for longer.
+            drop(out);
+            concurrent_child(&c, seed)
+        }
     }
+}
+
+/// Writer threads of the `Concurrent` profile.
+const CONC_WRITERS: usize = 3;
+/// The key space of each of them.
+const CONC_KEY_SPACE: usize = 30;
+
+/// One whole line to the parent: the stdout lock is held for the line and its flush, so lines
+/// of different threads never mix. Exits quietly when the parent is gone.
+fn tagged_line(s: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{s}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(3);
+    }
+}
+
+/// The `Concurrent` child: `CONC_WRITERS` writers and an optimizer, until killed. Any failure
+/// ends the process at once with status 101, so that the parent (which expects death by its
+/// SIGKILL) sees it, instead of a panicking thread going unnoticed among the others.
+fn concurrent_child(c: &Collection, seed: u64) -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("child: {info}");
+        std::process::exit(101);
+    }));
+    std::thread::scope(|s| {
+        for t in 0..CONC_WRITERS {
+            s.spawn(move || {
+                let mut rng = rng(splitmix(seed ^ ((t as u64 + 1) << 40)));
+                for i in 0u64.. {
+                    let call = random_call_for(&mut rng, t, CONC_KEY_SPACE, 12);
+                    tagged_line(&format!("W{t} BEGIN {i} {} END", encode_call(&call)));
+                    let statuses = call.run(c).unwrap_or_else(|e| {
+                        panic!("writer {t}: call {i} ({}) failed: {e}", encode_call(&call))
+                    });
+                    tagged_line(&format!("W{t} ACK {i} {} END", encode_statuses(&statuses)));
+                }
+            });
+        }
+        s.spawn(move || {
+            let mut rng = rng(splitmix(seed ^ 0x0971));
+            loop {
+                std::thread::sleep(Duration::from_millis(rng.gen_range(0..20)));
+                c.optimize()
+                    .unwrap_or_else(|e| panic!("optimize in a loop failed: {e}"));
+            }
+        });
+    });
+    unreachable!()
 }
 
 /// Turns this test into the child when the parent asked for one.
@@ -257,6 +318,18 @@ enum Event {
     Begin(u64, Call),
     Ack(u64, Vec<DocStatus>),
     Done,
+    /// A line of writer thread `t` of the `Concurrent` profile (`W<t> BEGIN ...`).
+    Writer(usize, Box<Event>),
+}
+
+impl Event {
+    fn is_ack(&self) -> bool {
+        match self {
+            Event::Ack(..) => true,
+            Event::Writer(_, e) => e.is_ack(),
+            _ => false,
+        }
+    }
 }
 
 fn malformed<T>(line: &str) -> T {
@@ -284,6 +357,13 @@ fn parse_line(line: &str) -> Option<Event> {
                 i.parse().unwrap_or_else(|_| malformed(line)),
                 decode_statuses(st).unwrap_or_else(|| malformed(line)),
             )
+        }
+        Some((tag, rest)) if tag.starts_with('W') => {
+            let t = tag[1..].parse().unwrap_or_else(|_| malformed(line));
+            match parse_line(&format!("{rest} END"))? {
+                e @ (Event::Begin(..) | Event::Ack(..)) => Event::Writer(t, Box::new(e)),
+                _ => malformed(line),
+            }
         }
         Some(_) => return None,
     })
@@ -348,7 +428,7 @@ fn run_child(test: &str, profile: Profile, seed: u64, dir: &Path, kill: Kill) ->
                     continue;
                 };
                 let signal = match &event {
-                    Event::Ack(..) => Some("ack"),
+                    e if e.is_ack() => Some("ack"),
                     Event::Done => Some("done"),
                     _ => None,
                 };
@@ -457,6 +537,7 @@ fn replay(events: &[Event], model: &mut Model) -> Replayed {
                 next += 1;
             }
             Event::Done => assert!(pending.is_none(), "DONE with a call in flight"),
+            Event::Writer(t, _) => panic!("a line of writer {t} in a single-writer replay"),
         }
     }
     out.inflight = pending.and_then(|(_, c)| c.as_write().cloned());
@@ -750,6 +831,166 @@ fn sigkill_after_inserts_then_optimize_keeps_the_count() {
             &model,
             None,
             "after optimize and reopen",
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent writers
+
+/// The events of one `Concurrent` child: its own (CREATED, OPENED) and each writer's.
+fn split_events(events: Vec<Event>) -> (Vec<Event>, Vec<Vec<Event>>) {
+    let mut own = Vec::new();
+    let mut per_writer: Vec<Vec<Event>> = (0..CONC_WRITERS).map(|_| Vec::new()).collect();
+    for e in events {
+        match e {
+            Event::Writer(t, inner) => {
+                assert!(t < CONC_WRITERS, "a line of writer {t}");
+                per_writer[t].push(*inner);
+            }
+            other => own.push(other),
+        }
+    }
+    (own, per_writer)
+}
+
+/// Checks a killed concurrent collection: per writer, the model or the model plus that
+/// writer's in-flight write, applied whole. Read-only open first, then (when `writer_open`)
+/// the writer's open, which must agree and leave no temporary file.
+fn settle_writers(
+    path: &Path,
+    models: &mut [Model],
+    inflight: &[Option<Write>],
+    writer_open: bool,
+    what: &str,
+) -> u64 {
+    let keys = all_writer_keys(CONC_WRITERS, CONC_KEY_SPACE);
+    let ro = Collection::open(path, OpenOptions::default().read_only(true))
+        .unwrap_or_else(|e| panic!("{what}: read-only open after SIGKILL failed: {e}"));
+    let got = split_by_writer(&read_back(&ro, &keys), CONC_WRITERS);
+    drop(ro);
+    let mut applied = 0;
+    for (t, model) in models.iter_mut().enumerate() {
+        let with_inflight = inflight[t].as_ref().map(|w| w.applied_to(model));
+        if expect_one_of(
+            &got[t],
+            model,
+            with_inflight.as_ref(),
+            &format!("{what}: writer {t}"),
+        ) {
+            *model = with_inflight.unwrap();
+            applied += 1;
+        }
+    }
+    if writer_open {
+        let c = open_rw(path);
+        let temps = temp_files(path);
+        assert!(
+            temps.is_empty(),
+            "{what}: temporary files survived the open: {temps:?}"
+        );
+        expect_one_of(
+            &read_back(&c, &keys),
+            &union(models),
+            None,
+            &format!("{what}: the writer's open after the read-only one"),
+        );
+    }
+    applied
+}
+
+/// `n` kill trials of the `Concurrent` profile; a new directory every `fresh_every` trials.
+fn concurrent_kill_trials(test: &str, n: u64, fresh_every: u64) -> Tally {
+    let mut tally = Tally::default();
+    let mut chain: Option<(Chain, Vec<Model>)> = None;
+    for trial in trials(n) {
+        let seed = trial_seed(test, trial);
+        let mut rng = rng(seed);
+        if chain.is_none() || trial.is_multiple_of(fresh_every) {
+            chain = Some((Chain::new(), vec![Model::new(); CONC_WRITERS]));
+        }
+        let (ch, models) = chain.as_mut().unwrap();
+        let path = ch.path();
+        let kill = if rng.gen_ratio(1, 8) {
+            Kill::Early(Duration::from_millis(rng.gen_range(0..=25)))
+        } else {
+            Kill::AfterAck(Duration::from_millis(rng.gen_range(0..=300)))
+        };
+        let what = format!(
+            "trial {trial} (concurrent, seed {seed:#x}, kill {kill:?}, dir {}, {} docs before)",
+            ch.dir.path().display(),
+            union(models).len()
+        );
+        let _trial = Trial::in_run(test, trial, seed, &what);
+
+        let events = run_child(test, Profile::Concurrent, seed, ch.dir.path(), kill);
+        let _files = parent_files();
+        let (own, per_writer) = split_events(events);
+        let created = own.iter().any(|e| matches!(e, Event::Created));
+        for e in &own {
+            if let Event::Opened(count) = e {
+                assert_eq!(
+                    *count,
+                    union(models).len() as u64,
+                    "{what}: the child's open found {count} documents"
+                );
+            }
+        }
+        let mut inflight = Vec::new();
+        let mut acked = 0;
+        for (t, events) in per_writer.iter().enumerate() {
+            let _writer = Trial::in_run(test, trial, seed, format!("writer {t}"));
+            let r = replay(events, &mut models[t]);
+            acked += r.acked;
+            inflight.push(r.inflight);
+        }
+        tally.acked_calls += acked;
+        tally.kills_after_acks += u64::from(acked > 0);
+        if !ch.exists && !created {
+            assert!(acked == 0 && models.iter().all(Model::is_empty));
+            if !path.exists() {
+                continue;
+            }
+            match Collection::open(&path, OpenOptions::default()) {
+                Ok(c) => assert_eq!(
+                    read_back(&c, &all_writer_keys(CONC_WRITERS, CONC_KEY_SPACE)),
+                    Model::new(),
+                    "{what}"
+                ),
+                Err(e @ Error::Corrupted { .. }) if e.to_string().contains("no manifest") => {
+                    eprintln!("{what}: the interrupted create left an unusable path: {e}");
+                    tally.interrupted_creations += 1;
+                    std::fs::remove_dir_all(&path).unwrap();
+                    continue;
+                }
+                Err(e) => panic!("{what}: open after an interrupted create failed: {e}"),
+            }
+        }
+        ch.exists = true;
+        tally.inflight_writes += inflight.iter().flatten().count() as u64;
+        tally.inflight_applied += settle_writers(&path, models, &inflight, rng.gen(), &what);
+    }
+    eprintln!("{test}: {tally:?}");
+    tally
+}
+
+/// Three writer threads in one process, each in its own key space, with small segments (so
+/// persists run all the time) and `optimize` in a loop, killed at random moments: per writer,
+/// the reopened collection holds its acknowledged batches, plus maybe its one batch in flight,
+/// whole.
+#[test]
+fn sigkill_during_concurrent_writers_persists_and_optimize() {
+    const TEST: &str = "sigkill_during_concurrent_writers_persists_and_optimize";
+    child_if_requested();
+    let t = concurrent_kill_trials(TEST, 24, 6);
+    if trials(24).count() >= 24 {
+        assert!(
+            t.kills_after_acks >= 16,
+            "too few kills after acknowledged writes: {t:?}"
+        );
+        assert!(
+            t.inflight_writes >= 6,
+            "too few kills with a write in flight: {t:?}"
         );
     }
 }

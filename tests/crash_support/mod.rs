@@ -613,3 +613,116 @@ impl Drop for Trial {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent writers: one key space per writer, and a schema with a second (HNSW) vector
+
+/// [`schema`] plus an HNSW vector `h` that always mirrors `v` (written by [`run_mirrored`]), so
+/// that persists and merges write graph files too.
+pub fn mirrored_schema() -> CollectionSchema {
+    schema().vector(VectorSchema::new("h", 4).metric(Metric::L2).index(
+        stratavec::IndexKind::Hnsw {
+            m: 8,
+            ef_construction: 32,
+        },
+    ))
+}
+
+/// Key `i` of writer `w`: `w<w>k<i>`.
+pub fn writer_key(w: usize, i: usize) -> String {
+    format!("w{w}{}", key(i))
+}
+
+/// The key space of writer `w`.
+pub fn writer_keys(w: usize, n: usize) -> Vec<String> {
+    (0..n).map(|i| writer_key(w, i)).collect()
+}
+
+/// The key spaces of writers `0..writers`, one after the other.
+pub fn all_writer_keys(writers: usize, n: usize) -> Vec<String> {
+    (0..writers).flat_map(|w| writer_keys(w, n)).collect()
+}
+
+/// The writer whose key space holds `pk`.
+pub fn writer_of(pk: &str) -> Option<usize> {
+    let rest = pk.strip_prefix('w')?;
+    let digits = rest.split('k').next()?;
+    digits.parse().ok()
+}
+
+/// `model` cut into the key spaces of writers `0..writers`; panics on a key of no writer.
+pub fn split_by_writer(model: &Model, writers: usize) -> Vec<Model> {
+    let mut out = vec![Model::new(); writers];
+    for (pk, r) in model {
+        let w = writer_of(pk)
+            .filter(|&w| w < writers)
+            .unwrap_or_else(|| panic!("key {pk} belongs to no writer"));
+        out[w].insert(pk.clone(), r.clone());
+    }
+    out
+}
+
+/// The union of the writers' models.
+pub fn union(models: &[Model]) -> Model {
+    models.iter().flat_map(|m| m.clone()).collect()
+}
+
+/// The write with every key `k<i>` moved into writer `w`'s key space.
+pub fn in_writer_space(w: usize, write: Write) -> Write {
+    let k = |pk: String| format!("w{w}{pk}");
+    match write {
+        Write::Insert(d) => Write::Insert(d.into_iter().map(|(pk, r)| (k(pk), r)).collect()),
+        Write::Upsert(d) => Write::Upsert(d.into_iter().map(|(pk, r)| (k(pk), r)).collect()),
+        Write::Update(d) => Write::Update(d.into_iter().map(|(pk, p)| (k(pk), p)).collect()),
+        Write::Delete(d) => Write::Delete(d.into_iter().map(k).collect()),
+    }
+}
+
+/// [`random_write`] in writer `w`'s key space.
+pub fn random_write_for(rng: &mut SmallRng, w: usize, key_space: usize, max_batch: usize) -> Write {
+    in_writer_space(w, random_write(rng, key_space, max_batch))
+}
+
+/// [`random_call`] in writer `w`'s key space.
+pub fn random_call_for(rng: &mut SmallRng, w: usize, key_space: usize, max_batch: usize) -> Call {
+    match random_call(rng, key_space, max_batch) {
+        Call::Write(write) => Call::Write(in_writer_space(w, write)),
+        other => other,
+    }
+}
+
+/// Runs the write on a collection of [`mirrored_schema`]: every document that gives `v` gives
+/// the same vector as `mirror`.
+pub fn run_mirrored(write: &Write, c: &Collection, mirror: &str) -> Result<Vec<DocStatus>> {
+    let full = |docs: &[(String, Rec)]| -> Vec<Doc> {
+        docs.iter()
+            .map(|(k, r)| rec_doc(k, r).vector(mirror, r.v.to_vec()))
+            .collect()
+    };
+    match write {
+        Write::Insert(docs) => c.insert(&full(docs)),
+        Write::Upsert(docs) => c.upsert(&full(docs)),
+        Write::Update(docs) => c.update(
+            &docs
+                .iter()
+                .map(|(k, p)| match p.v {
+                    Some(v) => patch_doc(k, p).vector(mirror, v.to_vec()),
+                    None => patch_doc(k, p),
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Write::Delete(pks) => c.delete(pks),
+    }
+}
+
+/// Panics unless every document carries vector `mirror` equal to its `v`.
+pub fn assert_mirrored(docs: &[Doc], mirror: &str, what: &str) {
+    for d in docs {
+        assert_eq!(
+            d.vectors.get(mirror),
+            d.vectors.get("v"),
+            "{what}: doc {}: vector {mirror} differs from v",
+            d.pk
+        );
+    }
+}
