@@ -3,6 +3,7 @@
 //! Every subcommand, flag and `--json` key is a contract that scripts rely on (issue 6): keep
 //! them. Errors are one line on stderr and exit code 1; `wal verify` exits 2 on corruption.
 
+mod bench_concurrency;
 mod bench_insert;
 mod bench_search;
 mod commands;
@@ -162,7 +163,8 @@ enum Command {
     /// Inspect write-ahead logs.
     #[command(subcommand)]
     Wal(WalCommand),
-    /// Benchmarks: insert throughput per flush policy, search recall and speed.
+    /// Benchmarks: insert throughput per flush policy, search recall and speed, search latency
+    /// under concurrent writes.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
@@ -245,6 +247,8 @@ enum BenchCommand {
     Insert(BenchInsertArgs),
     /// Recall and queries/s per ef on fvecs/ivecs data.
     Search(BenchSearchArgs),
+    /// Search latency while writers insert and while optimize runs; writer throughput.
+    Concurrency(BenchConcurrencyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +351,36 @@ struct BenchSearchArgs {
     dir: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+struct BenchConcurrencyArgs {
+    /// Base vectors (.fvecs): the preload and the writers' vectors.
+    #[arg(
+        long,
+        value_name = "FVECS",
+        default_value = "data-fixtures/glove50-10000.base.fvecs"
+    )]
+    base: PathBuf,
+    /// Query vectors (.fvecs) of the reader (top 10, ef 64, cycling).
+    #[arg(
+        long,
+        value_name = "FVECS",
+        default_value = "data-fixtures/glove50.query.fvecs"
+    )]
+    query: PathBuf,
+    /// Base rows loaded and flushed before the phases.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    preload: usize,
+    /// Seconds per phase (optimize lasts as long as it takes).
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    secs: f64,
+    /// Whole measurements; the medians per phase are printed.
+    #[arg(long, value_name = "R", default_value_t = 1)]
+    runs: usize,
+    /// Where the temporary collections live.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
 fn run(cli: Cli) -> Res {
     let json = cli.json;
     let mut out = Out::new();
@@ -443,6 +477,31 @@ fn run(cli: Cli) -> Res {
                 dir: a.dir.unwrap_or_else(std::env::temp_dir),
             },
         ),
+        Command::Bench(BenchCommand::Concurrency(a)) => {
+            let config = bench_concurrency::ConcurrencyConfig {
+                base: a.base,
+                query: a.query,
+                preload: a.preload,
+                secs: a.secs,
+                runs: a.runs,
+                dir: a.dir.unwrap_or_else(std::env::temp_dir),
+                progress: progress_enabled(),
+            };
+            // `line` fails with an empty message when stdout was closed: end quietly then.
+            bench_concurrency::run(&config, json, |l| {
+                out.line(l).map_err(|e| e.message.unwrap_or_default())
+            })
+            .map_err(|e| {
+                if e.is_empty() {
+                    CliError {
+                        code: 0,
+                        message: None,
+                    }
+                } else {
+                    CliError::new(e)
+                }
+            })
+        }
     }
 }
 
