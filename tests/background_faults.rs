@@ -15,13 +15,10 @@
 //! Faults are injected with `SimStorage` at the k-th fsync or the k-th write from some moment,
 //! for every k up to the number of fsyncs (writes) of the fault-free run.
 //!
-//! On the serialized engine these tests were written against, they fail for two reasons:
-//! - `close()` of a poisoned collection returns Ok (it skips the persist and reports nothing);
-//! - a failure while a write creates the writing segment's WAL (the fsync of the collection
-//!   directory, the WAL header's write or fsync, the fsync of the segment directory: the first
-//!   write after create and after every persist) is returned without poisoning, and the next
-//!   write retries the fsyncs and is acknowledged. `a_failed_fsync_while_creating_the_wal_*`
-//!   below is the minimal reproduction.
+//! Two regressions this guards against: `close()` of a poisoned collection must report the
+//! failure, and a failure while a write creates the writing segment's WAL (the fsync of the
+//! collection directory, the WAL header's write or fsync, the fsync of the segment directory)
+//! must poison like any other failed fsync (`a_failed_fsync_while_creating_the_wal_*`).
 
 mod crash_support;
 
@@ -570,8 +567,7 @@ fn a_fault_inside_optimize_with_concurrent_writers_poisons_the_collection() {
 
 /// Minimal reproduction: the first write after `create` creates the WAL; an EIO on the first
 /// fsync it makes (of the collection directory) must poison the collection like any other
-/// failed fsync. The serialized engine returns the EIO without poisoning, and acknowledges the
-/// next write.
+/// failed fsync, not be retried by the next write.
 #[test]
 fn a_failed_fsync_while_creating_the_wal_poisons_the_collection() {
     for kind in [FaultKind::Eio, FaultKind::Enospc] {

@@ -6,10 +6,8 @@
 //! time, so that writers arriving during an fsync pile up behind it and the next fsync covers
 //! them all. Nothing here asserts on time.
 //!
-//! EXPECTED TO FAIL on the serialized engine (the tree this file was written in): a write
-//! holds the collection's writer mutex through its WAL fsync, so no two writes ever share one
-//! and the test sees fsyncs == writes. It must pass once writers append under a short mutex and
-//! wait for the fsync outside it.
+//! A writer that held a collection-wide mutex through its WAL fsync would make fsyncs ==
+//! writes here: writers must append under a short lock and wait for the fsync outside it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -148,7 +146,7 @@ fn schema() -> CollectionSchema {
         .vector(VectorSchema::new("v", 4))
 }
 
-/// EXPECTED TO FAIL on the serialized engine: see the module comment (fsyncs == writes there).
+/// Eight writers under `Always`, batch 1: fewer WAL fsyncs than writes.
 #[test]
 fn concurrent_writers_share_wal_fsyncs_under_always() {
     let dir = tempfile::tempdir().unwrap();
