@@ -7,7 +7,7 @@ use std::path::Path;
 use stratavec::wal::FlushPolicy;
 use stratavec::{
     Collection, CollectionOptions, CollectionSchema, DataType, Doc, DocStatus, Error, FieldSchema,
-    Metric, OpenOptions, SearchOptions, VectorSchema,
+    MergePolicy, Metric, OpenOptions, SearchOptions, VectorSchema,
 };
 
 fn schema() -> CollectionSchema {
@@ -187,4 +187,60 @@ fn destroy_removes_the_directory() {
     c.insert(&[doc("a", 1)]).unwrap();
     c.destroy().unwrap();
     assert!(!path.exists());
+}
+
+/// What many short sessions (one CLI import each) leave: every close persists a segment, and
+/// the automatic merge policy keeps their number bounded, without losing or reviving a row.
+#[test]
+fn short_sessions_do_not_pile_up_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let policy = MergePolicy {
+        max_segments: 4,
+        ..MergePolicy::default()
+    };
+    let opts = CollectionOptions::default().merge_policy(Some(policy));
+    Collection::create(&path, schema(), opts).unwrap().close().unwrap();
+    for session in 0..12 {
+        let c = Collection::open(&path, OpenOptions::default()).unwrap();
+        let docs: Vec<Doc> = (0..5)
+            .map(|i| doc(&format!("s{session}-{i}"), session * 10 + i))
+            .collect();
+        c.insert(&docs).unwrap();
+        if session > 0 {
+            c.delete(&[format!("s{}-0", session - 1)]).unwrap();
+        }
+        c.close().unwrap();
+        let c = Collection::open(&path, OpenOptions::default()).unwrap();
+        c.wait_idle().unwrap();
+        let s = c.stats();
+        assert!(s.segments <= 4, "session {session}: {} segments", s.segments);
+        assert_eq!(s.doc_count, 5 * (session as u64 + 1) - session as u64);
+    }
+    // Merged away or not, a deleted row never comes back and a live one never goes.
+    let c = Collection::open(&path, OpenOptions::default()).unwrap();
+    assert!(c.fetch(&["s3-0"]).unwrap().is_empty());
+    assert_eq!(c.fetch(&["s11-0", "s3-1"]).unwrap().len(), 2);
+}
+
+/// Automatic merges can be turned off: then only `optimize` merges.
+#[test]
+fn automatic_merges_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let c = Collection::create(
+        &path,
+        schema(),
+        CollectionOptions::default().merge_policy(None),
+    )
+    .unwrap();
+    for i in 0..10 {
+        c.insert(&[doc(&format!("k{i}"), i)]).unwrap();
+        c.flush().unwrap();
+    }
+    c.wait_idle().unwrap();
+    assert_eq!(c.stats().segments, 10);
+    c.optimize().unwrap();
+    assert_eq!(c.stats().segments, 1);
+    assert_eq!(c.stats().doc_count, 10);
 }

@@ -396,7 +396,7 @@ fn spawn_reader(
     start: Arc<Barrier>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<Result<Vec<f64>, String>> {
-    std::thread::spawn(move || {
+    spawn_named("bench-reader", move || {
         start.wait();
         let mut lat = Vec::new();
         for i in 0.. {
@@ -428,7 +428,7 @@ fn spawn_writer(
     start: Arc<Barrier>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<Result<u64, String>> {
-    std::thread::spawn(move || {
+    spawn_named("bench-writer", move || {
         start.wait();
         let mut n = 0usize;
         while !stop.load(Ordering::Relaxed) {
@@ -443,6 +443,20 @@ fn spawn_writer(
         }
         Ok(n as u64)
     })
+}
+
+/// A named thread, so that profiles tell the reader from the writers.
+fn spawn_named<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> JoinHandle<Result<T, String>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .unwrap_or_else(|e| {
+            let msg = format!("cannot start a thread: {e}");
+            std::thread::spawn(move || Err(msg))
+        })
 }
 
 fn join<T>(h: JoinHandle<Result<T, String>>, what: &str) -> Result<T, String> {
