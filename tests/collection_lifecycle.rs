@@ -200,7 +200,10 @@ fn short_sessions_do_not_pile_up_segments() {
         ..MergePolicy::default()
     };
     let opts = CollectionOptions::default().merge_policy(Some(policy));
-    Collection::create(&path, schema(), opts).unwrap().close().unwrap();
+    Collection::create(&path, schema(), opts)
+        .unwrap()
+        .close()
+        .unwrap();
     for session in 0..12 {
         let c = Collection::open(&path, OpenOptions::default()).unwrap();
         let docs: Vec<Doc> = (0..5)
@@ -214,7 +217,11 @@ fn short_sessions_do_not_pile_up_segments() {
         let c = Collection::open(&path, OpenOptions::default()).unwrap();
         c.wait_idle().unwrap();
         let s = c.stats();
-        assert!(s.segments <= 4, "session {session}: {} segments", s.segments);
+        assert!(
+            s.segments <= 4,
+            "session {session}: {} segments",
+            s.segments
+        );
         assert_eq!(s.doc_count, 5 * (session as u64 + 1) - session as u64);
     }
     // Merged away or not, a deleted row never comes back and a live one never goes.

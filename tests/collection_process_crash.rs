@@ -884,6 +884,9 @@ fn settle_writers(
     }
     if writer_open {
         let c = open_rw(path);
+        // Segments recovered from rotated WALs are persisted in the background.
+        c.wait_idle()
+            .unwrap_or_else(|e| panic!("{what}: background work after the open failed: {e}"));
         let temps = temp_files(path);
         assert!(
             temps.is_empty(),

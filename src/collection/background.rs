@@ -227,7 +227,7 @@ impl Inner {
                 .collect()
         };
         for (graph, first, vectors, dim) in &work {
-            graph.add_rows(*first, vectors, *dim);
+            graph.add_rows(*first, vectors, *dim, false);
         }
         !work.is_empty() && !self.is_closed()
     }

@@ -339,7 +339,7 @@ impl Collection {
             recovered.push(r.segment);
         }
         report.wal = report.wals.last().cloned();
-        let writing = match recovered.pop() {
+        let mut writing = match recovered.pop() {
             Some(segment) => {
                 snapshots.pop();
                 segment
@@ -350,6 +350,11 @@ impl Collection {
                 Segment::new(id, &schema)
             }
         };
+        if !options.read_only {
+            let room = writer::segment_capacity(&schema, &manifest.options)
+                .saturating_sub(writing.rows.len());
+            writing.reserve(room);
+        }
         let mut successors: Vec<u64> = recovered.iter().skip(1).map(|s| s.id).collect();
         successors.push(writing.id);
         let sealing: Vec<Arc<Sealing>> = recovered
@@ -585,7 +590,7 @@ impl Collection {
                 .collect()
         };
         for (g, from, vectors, dim) in graphs {
-            g.add_rows(from, &vectors, dim);
+            g.add_rows(from, &vectors, dim, false);
         }
         Ok(())
     }

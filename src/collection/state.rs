@@ -56,6 +56,7 @@ impl State {
                 block: &s.rows,
                 graph: s.graphs.get(v).and_then(Option::as_deref).map(Graph::Live),
                 sealed: None,
+                inv_norms: s.inv_norms(v),
             }
         }
         self.sealed
@@ -64,6 +65,7 @@ impl State {
                 block: &s.block,
                 graph: s.graphs.get(v).and_then(Option::as_ref).map(Graph::Frozen),
                 sealed: Some(&**s),
+                inv_norms: None,
             })
             .chain(self.sealing.iter().map(|s| live(&s.segment, v)))
             .chain(std::iter::once(live(&self.writing, v)))

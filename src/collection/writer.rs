@@ -206,7 +206,7 @@ impl Inner {
         };
         let sealing = {
             let mut st = self.state.write();
-            let segment = std::mem::replace(&mut st.writing, Segment::new(successor, &self.schema));
+            let segment = std::mem::replace(&mut st.writing, self.new_segment(successor));
             let sealing = Arc::new(Sealing {
                 segment,
                 deleted,
@@ -221,6 +221,13 @@ impl Inner {
         Ok(true)
     }
 
+    /// An empty writing segment with room for as many rows as the options let it hold.
+    pub(super) fn new_segment(&self, id: u64) -> Segment {
+        let mut segment = Segment::new(id, &self.schema);
+        segment.reserve(segment_capacity(&self.schema, &self.options));
+        segment
+    }
+
     /// Waits until every job queued so far is done; the first error of a failed one (or of an
     /// earlier failure) is returned.
     pub(super) fn barrier(&self) -> Result<()> {
@@ -228,4 +235,23 @@ impl Inner {
         self.submit(Job::Barrier(tx))?;
         rx.recv().map_err(|_| Error::Closed)?
     }
+}
+
+/// How many rows a writing segment can reach before it rotates: its columns are reserved for
+/// that many (address space, not memory, until rows arrive), so that no write copies a column
+/// while readers wait. Capped, as the thresholds can be set very high.
+pub(super) fn segment_capacity(
+    schema: &crate::schema::CollectionSchema,
+    options: &super::options::StoredOptions,
+) -> usize {
+    const CAP: u64 = 1 << 20;
+    let row_bytes = 48
+        + 16 * schema.fields.len() as u64
+        + schema
+            .vectors
+            .iter()
+            .map(|v| 4 * v.dimension as u64)
+            .sum::<u64>();
+    let by_bytes = options.max_buffer_bytes / row_bytes.max(1) + 1;
+    options.max_docs_per_segment.min(by_bytes).min(CAP) as usize
 }

@@ -61,16 +61,20 @@ impl LiveGraph {
         }
     }
 
-    /// Adds rows `indexed()..column.len()/dim` of `column` (the block's whole column).
+    /// Adds rows `indexed()..column.len()/dim` of `column` (the block's whole column), in
+    /// parallel: for bulk work whose graph is frozen afterwards (the freeze links back any row
+    /// hnsw_rs's parallel insertion left unreachable).
     pub(crate) fn catch_up(&self, column: &[f32], dim: usize) {
         let from = self.indexed();
-        self.add_rows(from, column.get(from * dim..).unwrap_or(&[]), dim);
+        self.add_rows(from, column.get(from * dim..).unwrap_or(&[]), dim, true);
     }
 
     /// Adds rows `first..first + vectors.len() / dim`, whose vectors are given contiguously
-    /// (in parallel, on the current rayon pool, for many rows). Rows already in the graph are
-    /// skipped, and rows must be added in order: a gap (`first > indexed()`) adds nothing.
-    pub(crate) fn add_rows(&self, first: usize, vectors: &[f32], dim: usize) {
+    /// (with `parallel`, on the current rayon pool). Rows already in the graph are skipped, and
+    /// rows must be added in order: a gap (`first > indexed()`) adds nothing. A graph that is
+    /// searched as it is (the writing segment's) is fed one row at a time: hnsw_rs's parallel
+    /// insertion can leave rows no search reaches.
+    pub(crate) fn add_rows(&self, first: usize, vectors: &[f32], dim: usize, parallel: bool) {
         if dim == 0 {
             return;
         }
@@ -83,8 +87,10 @@ impl LiveGraph {
         let prepared: Vec<std::borrow::Cow<'_, [f32]>> = (from..to)
             .map(|r| self.prepare(&vectors[(r - first) * dim..(r - first + 1) * dim]))
             .collect();
-        if to - from == 1 {
-            self.hnsw.insert_slice((&prepared[0], from));
+        if !parallel || to - from == 1 {
+            for (i, v) in prepared.iter().enumerate() {
+                self.hnsw.insert_slice((v, from + i));
+            }
         } else {
             let items: Vec<(&[f32], usize)> = prepared
                 .iter()

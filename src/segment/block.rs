@@ -72,6 +72,19 @@ impl Block {
         self.doc_ids.len()
     }
 
+    /// Makes room for `rows` more rows, so that pushing them never reallocates (and copies) a
+    /// column. Large reservations cost address space only until rows arrive.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.doc_ids.reserve(rows);
+        self.pks.reserve(rows);
+        for col in &mut self.fields {
+            col.reserve(rows);
+        }
+        for col in &mut self.vectors {
+            col.data.reserve(rows.saturating_mul(col.dim));
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.doc_ids.is_empty()
     }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::{Batch, Block, IdTracker, Row};
 use crate::doc::DocStatus;
+use crate::index::distance::dot;
 use crate::index::live::LiveGraph;
-use crate::schema::CollectionSchema;
+use crate::schema::{CollectionSchema, Metric};
 use crate::wal::{Op, Wal};
 
 /// A segment that takes writes (or, once rotated out, waits in memory to be persisted).
@@ -22,6 +23,10 @@ pub(crate) struct Segment {
     pub(crate) graphs: Vec<Option<Arc<LiveGraph>>>,
     /// The seq of the last record applied (0 before the first).
     pub(crate) last_seq: u64,
+    /// Per cosine vector field, `1 / |row|` of every row (empty for other metrics): rows the
+    /// indexer has not reached are scored exactly, and this halves that work.
+    inv_norms: Vec<Vec<f32>>,
+    cosine: Vec<bool>,
 }
 
 impl Segment {
@@ -33,6 +38,23 @@ impl Segment {
             rows: Block::new(schema),
             graphs: super::graphs::new_live_graphs(schema),
             last_seq: 0,
+            inv_norms: vec![Vec::new(); schema.vectors.len()],
+            cosine: schema
+                .vectors
+                .iter()
+                .map(|v| v.metric == Metric::Cosine)
+                .collect(),
+        }
+    }
+
+    /// Makes room for `rows` rows, so that applying a write never copies a whole column while
+    /// readers wait for it.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.rows.reserve(rows);
+        for (norms, &cosine) in self.inv_norms.iter_mut().zip(&self.cosine) {
+            if cosine {
+                norms.reserve(rows);
+            }
         }
     }
 
@@ -73,8 +95,27 @@ impl Segment {
     }
 
     fn add(&mut self, ids: &mut IdTracker, row: Row) {
+        for ((norms, cosine), v) in self
+            .inv_norms
+            .iter_mut()
+            .zip(&self.cosine)
+            .zip(&row.vectors)
+        {
+            if *cosine {
+                let n = dot(&v.0, &v.0).sqrt();
+                norms.push(if n > 0.0 { 1.0 / n } else { 0.0 });
+            }
+        }
         let id = ids.assign(&row.pk);
         self.rows.push(id, row);
+    }
+
+    /// `1 / |row|` of every row of vector field `v`, for a cosine field.
+    pub(crate) fn inv_norms(&self, v: usize) -> Option<&[f32]> {
+        match self.cosine.get(v) {
+            Some(true) => self.inv_norms.get(v).map(Vec::as_slice),
+            _ => None,
+        }
     }
 
     /// Applies the record `seq`. `elsewhere` finds a stored row of another segment by doc id

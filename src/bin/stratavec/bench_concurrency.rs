@@ -18,9 +18,12 @@
 //! - `optimize`: untimed, the writing segment is flushed and 1000-row insert + flush rounds
 //!   follow until the collection has at least 3 sealed segments; then `optimize()` runs while
 //!   the reader queries, and the phase lasts as long as `optimize`;
-//! - `writer1_flat`: one writer, batches of 10, into the flat collection, no reader;
+//! - `writer1_flat`: `writer1` into the flat collection (the reader searches it meanwhile), for
+//!   the HNSW-vs-flat ratio of write throughput;
 //! - `writers1_batch1`, `writers8_batch1`: 1 and 8 writers, batches of 1, into the HNSW
-//!   collection, no reader.
+//!   collection, no reader;
+//! - `wal1_batch1`, `wal8_batch1`: the WAL alone, 1 and 8 threads appending 256-byte records
+//!   under `Always`: how far group commit can take the collection on this disk.
 //!
 //! The reader is one thread running top-10 queries at ef 64 back to back, cycling through the
 //! query file, and timing each; a query that starts before its phase ends is counted even
@@ -99,11 +102,16 @@ pub enum Phase {
     Writers1Batch1,
     /// 8 writers, batches of 1, no reader.
     Writers8Batch1,
+    /// The WAL alone (no collection): one thread appending records the size of a one-document
+    /// batch under `Always`, what `writers1_batch1` is compared with.
+    Wal1Batch1,
+    /// The WAL alone: 8 threads appending under `Always` (group commit).
+    Wal8Batch1,
 }
 
 impl Phase {
     /// Every phase, in running order.
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Idle,
         Phase::Writer1,
         Phase::Writers8,
@@ -111,6 +119,8 @@ impl Phase {
         Phase::Writer1Flat,
         Phase::Writers1Batch1,
         Phase::Writers8Batch1,
+        Phase::Wal1Batch1,
+        Phase::Wal8Batch1,
     ];
 
     /// The name printed as `phase`.
@@ -123,6 +133,8 @@ impl Phase {
             Phase::Writer1Flat => "writer1_flat",
             Phase::Writers1Batch1 => "writers1_batch1",
             Phase::Writers8Batch1 => "writers8_batch1",
+            Phase::Wal1Batch1 => "wal1_batch1",
+            Phase::Wal8Batch1 => "wal8_batch1",
         }
     }
 
@@ -130,8 +142,8 @@ impl Phase {
     pub fn writers(self) -> usize {
         match self {
             Phase::Idle | Phase::Optimize => 0,
-            Phase::Writer1 | Phase::Writer1Flat | Phase::Writers1Batch1 => 1,
-            Phase::Writers8 | Phase::Writers8Batch1 => 8,
+            Phase::Writer1 | Phase::Writer1Flat | Phase::Writers1Batch1 | Phase::Wal1Batch1 => 1,
+            Phase::Writers8 | Phase::Writers8Batch1 | Phase::Wal8Batch1 => 8,
         }
     }
 
@@ -140,24 +152,28 @@ impl Phase {
         match self {
             Phase::Idle | Phase::Optimize => 0,
             Phase::Writer1 | Phase::Writers8 | Phase::Writer1Flat => 10,
-            Phase::Writers1Batch1 | Phase::Writers8Batch1 => 1,
+            Phase::Writers1Batch1
+            | Phase::Writers8Batch1
+            | Phase::Wal1Batch1
+            | Phase::Wal8Batch1 => 1,
         }
     }
 
     /// Whether the reader runs.
     pub fn reader(self) -> bool {
+        // The flat phase runs the reader too: the HNSW-vs-flat ratio compares like with like.
         matches!(
             self,
-            Phase::Idle | Phase::Writer1 | Phase::Writers8 | Phase::Optimize
+            Phase::Idle | Phase::Writer1 | Phase::Writers8 | Phase::Optimize | Phase::Writer1Flat
         )
     }
 
     /// The index of the collection the phase works on.
     pub fn index(self) -> &'static str {
-        if self == Phase::Writer1Flat {
-            "flat"
-        } else {
-            "hnsw"
+        match self {
+            Phase::Writer1Flat => "flat",
+            Phase::Wal1Batch1 | Phase::Wal8Batch1 => "wal",
+            _ => "hnsw",
         }
     }
 }
@@ -464,6 +480,52 @@ fn join<T>(h: JoinHandle<Result<T, String>>, what: &str) -> Result<T, String> {
         .unwrap_or_else(|_| Err(format!("the {what} thread panicked")))
 }
 
+/// A WAL-only phase: `writers` threads append records of `record` bytes under `Always` to one
+/// WAL in `dir` for `secs`.
+fn run_wal_phase(phase: Phase, dir: &Path, record: usize, secs: f64) -> Result<PhaseRun, String> {
+    use stratavec::storage::StdStorage;
+    use stratavec::wal::{FlushPolicy, Op, Wal, WalId};
+    let path = dir.join(format!("{}.wal", phase.name()));
+    let id = WalId {
+        segment: 0,
+        block: 0,
+    };
+    let wal: Arc<Wal<serde_bytes::ByteBuf>> = Arc::new(
+        Wal::create(Arc::new(StdStorage), &path, id, 1, FlushPolicy::Always).map_err(err)?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let payload = serde_bytes::ByteBuf::from(vec![7u8; record]);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..phase.writers())
+        .map(|_| {
+            let (wal, stop, payload) = (wal.clone(), stop.clone(), payload.clone());
+            spawn_named("bench-wal", move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    wal.append(Op::Insert, &payload).map_err(err)?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    while started.elapsed().as_secs_f64() < secs && !handles.iter().any(JoinHandle::is_finished) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut docs = 0;
+    for h in handles {
+        docs += join(h, "WAL writer").map_err(|e| format!("phase {}: {e}", phase.name()))?;
+    }
+    Ok(PhaseRun {
+        latencies_ms: Vec::new(),
+        docs,
+        secs: started.elapsed().as_secs_f64(),
+        rows: 0,
+        segments: 0,
+    })
+}
+
 /// Runs one phase on `coll` (the HNSW or the flat collection).
 fn run_phase(
     phase: Phase,
@@ -586,6 +648,12 @@ fn run_once(
             }
         }
         step(phase.name());
+        if phase.index() == "wal" {
+            // About the size of a one-document batch of 50-d vectors.
+            out.push(run_wal_phase(phase, tmp.path(), 256, cfg.secs)?);
+            pb.inc(1);
+            continue;
+        }
         let coll = if phase == Phase::Writer1Flat {
             &flat
         } else {
