@@ -88,12 +88,10 @@ fn glove_recall_of_live_and_frozen_graphs_and_mapped_reopen() {
             recall(&c, &queries, &truth, Some(ef))
         );
     }
-    assert!(live >= 0.95, "live recall {live}");
+    // A writing segment this small is scored exactly (the live graph's own agreement with its
+    // frozen copy is a unit test of index::live).
+    assert!(live >= 0.99, "live recall {live}");
     assert!(frozen >= 0.95, "frozen recall {frozen}");
-    assert!(
-        (live - frozen).abs() <= 0.01,
-        "live {live} vs frozen {frozen}"
-    );
     drop(c);
 
     let c = Collection::open(&path, OpenOptions::default()).unwrap();

@@ -106,9 +106,15 @@ impl Workers {
     /// Starts the worker and the indexer of `inner`.
     pub(super) fn start(inner: &Arc<Inner>) -> Result<Self> {
         // Two pools: a persist waits for the indexer to finish its current rows (the graph's
-        // insert lock), which must never wait for a thread of the same pool.
+        // insert lock), which must never wait for a thread of the same pool. Each leaves a core
+        // to the caller's threads: measured on 2 cores, a merge on both cores made a reader's
+        // p99 4.0 ms, on one 0.25 ms (idle: 0.11 ms), for a merge that took twice as long.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .max(1);
         let pool = |name: &'static str| {
             rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
                 .thread_name(move |i| format!("stratavec-{name}-{i}"))
                 .start_handler(|_| lower_priority())
                 .build()

@@ -263,3 +263,90 @@ fn connect_orphans(neighborhoods: &mut [Vec<Vec<u32>>], entry: usize) {
         visit(r, neighborhoods, &mut reached);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::frozen::FrozenGraph;
+    use crate::storage::Mapped;
+
+    /// Deterministic pseudo-random vectors in clusters, like embeddings.
+    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        let centers: Vec<f32> = (0..16 * dim).map(|_| next() * 4.0).collect();
+        (0..n)
+            .flat_map(|i| {
+                let c = (i % 16) * dim;
+                (0..dim)
+                    .map(|d| centers[c + d] + next())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn exact(data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
+        let mut all: Vec<(f32, u32)> = data
+            .chunks(dim)
+            .enumerate()
+            .map(|(r, v)| {
+                (
+                    v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(),
+                    r as u32,
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        all.into_iter().take(k).map(|(_, r)| r).collect()
+    }
+
+    fn recall(found: &[(f32, u32)], truth: &[u32]) -> f64 {
+        found.iter().filter(|(_, r)| truth.contains(r)).count() as f64 / truth.len() as f64
+    }
+
+    /// The frozen copy of a live graph (what a sealed segment serves) finds what the live graph
+    /// finds, and every row of it is reachable (it finds itself first).
+    #[test]
+    fn frozen_graph_matches_the_live_graph_it_was_extracted_from() {
+        let (n, dim, k) = (3000, 16, 10);
+        let data = vectors(n, dim, 7);
+        let live = LiveGraph::new(Metric::L2, 8, 100, n);
+        live.add_rows(0, &data[..1000 * dim], dim, false);
+        live.catch_up(&data, dim);
+        assert_eq!(live.indexed(), n);
+        let bytes = live.extract(&data, dim).encode();
+        let frozen = match FrozenGraph::open(Mapped::from_bytes(&bytes), Metric::L2, n) {
+            Ok(g) => g,
+            Err((offset, reason)) => panic!("extracted graph does not open: {reason} at {offset}"),
+        };
+        let all = |_: u32| true;
+        let (mut live_recall, mut frozen_recall) = (0.0, 0.0);
+        let queries = vectors(100, dim, 99);
+        for q in queries.chunks(dim) {
+            let truth = exact(&data, dim, q, k);
+            live_recall += recall(&live.search(q, k, 64, &all), &truth);
+            frozen_recall += recall(&frozen.search(&data, dim, q, k, 64, &all), &truth);
+        }
+        let (live_recall, frozen_recall) = (live_recall / 100.0, frozen_recall / 100.0);
+        assert!(live_recall >= 0.9, "live recall {live_recall}");
+        assert!(frozen_recall >= 0.9, "frozen recall {frozen_recall}");
+        assert!(
+            (live_recall - frozen_recall).abs() <= 0.05,
+            "live {live_recall} vs frozen {frozen_recall}"
+        );
+        for r in (0..n).step_by(7) {
+            let v = &data[r * dim..(r + 1) * dim];
+            let hits = frozen.search(&data, dim, v, 1, 2 * n, &all);
+            assert_eq!(
+                hits.first().map(|h| h.1),
+                Some(r as u32),
+                "row {r} unreachable"
+            );
+        }
+    }
+}

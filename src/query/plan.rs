@@ -17,6 +17,13 @@ pub const DEFAULT_EF: usize = 64;
 /// Rows sampled to estimate a filter's selectivity before deciding whether to scan.
 const SAMPLE: usize = 1024;
 
+/// A writing segment whose vectors hold at most this many floats (8 MiB: 40k rows of 50-d,
+/// 5k of 384-d) is scored exactly instead of through its live hnsw_rs graph. Measured with a
+/// writer and the background indexer running, a walk of hnsw_rs's graph (hash-set visited
+/// list, a lock per node, racing the indexer's inserts) cost more than the scan, and the scan
+/// is exact.
+const LIVE_EXACT_FLOATS: usize = 1 << 21;
+
 /// Whether scoring `matching` rows exactly is cheaper than a filtered graph walk over `rows`.
 ///
 /// Exact search computes one distance per matching row. A filtered walk computes about
@@ -132,6 +139,10 @@ pub(crate) fn search(
                 }
                 None => top_k(rows.map(exact_hit).collect(), k),
             }
+        };
+        let graph = match graph {
+            Some(Graph::Live(_)) if block.len() * column.dim <= LIVE_EXACT_FLOATS => &None,
+            g => g,
         };
         let (indexed, found) = match graph {
             None => {
