@@ -265,6 +265,7 @@ fn connect_orphans(neighborhoods: &mut [Vec<Vec<u32>>], entry: usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
     use crate::index::frozen::FrozenGraph;
