@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
 pub use crate::segment::GraphLoad;
@@ -147,7 +147,6 @@ struct Inner {
     /// What readers see.
     state: RwLock<State>,
     publish: Mutex<Publish>,
-    published: Condvar,
     /// The newest manifest; only the background worker (and open) commit.
     committed: Mutex<Committed>,
     manifest_version: AtomicU64,
@@ -393,7 +392,6 @@ impl Collection {
             }),
             state: RwLock::new(state),
             publish: Mutex::new(Publish::starting_at(applied + 1)),
-            published: Condvar::new(),
             manifest_version: AtomicU64::new(manifest.version),
             committed: Mutex::new(Committed { manifest, deleted }),
             next_segment_id: AtomicU64::new(next_segment_id),

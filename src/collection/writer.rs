@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
+use std::thread::Thread;
+
+use parking_lot::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
 use super::background::{reply, Job};
 use super::state::Sealing;
@@ -36,7 +38,8 @@ pub(super) struct Writer {
 pub(super) struct Publish {
     /// The next seq to apply.
     pub(super) next: u64,
-    ready: BTreeMap<u64, (Op, Batch)>,
+    /// Durable records waiting for their turn, with the writer thread to wake when it is done.
+    ready: BTreeMap<u64, (Op, Batch, Thread)>,
     outcomes: HashMap<u64, Result<Vec<DocStatus>>>,
     /// A record from this seq on failed to become durable: it and every later one are never
     /// applied, and their writers get an error.
@@ -124,31 +127,33 @@ impl Inner {
             let e = self.poison(e);
             let mut p = self.publish.lock();
             p.failed_from = Some(p.failed_from.map_or(appended.seq, |f| f.min(appended.seq)));
-            self.published.notify_all();
+            for (_, _, waiter) in p.ready.values() {
+                waiter.unpark();
+            }
             return Err(e);
         }
         self.publish(appended.seq, op, batch)
     }
 
     /// Applies the durable record `seq` once every earlier one is applied (applying those that
-    /// are ready on the way) and returns its statuses.
+    /// are ready on the way) and returns its statuses. A writer whose turn has not come sleeps
+    /// until whoever applies its record wakes it: only that writer, so eight writers do not
+    /// wake each other for every record.
     fn publish(&self, seq: u64, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
         let mut p = self.publish.lock();
-        p.ready.insert(seq, (op, batch));
+        p.ready.insert(seq, (op, batch, std::thread::current()));
         loop {
-            let mut advanced = false;
             while p.failed_from.is_none_or(|f| p.next < f) {
                 let next = p.next;
-                let Some((op, batch)) = p.ready.remove(&next) else {
+                let Some((op, batch, waiter)) = p.ready.remove(&next) else {
                     break;
                 };
                 let outcome = self.state.write().apply(next, op, batch);
                 p.outcomes.insert(next, outcome);
                 p.next += 1;
-                advanced = true;
-            }
-            if advanced {
-                self.published.notify_all();
+                if next != seq {
+                    waiter.unpark();
+                }
             }
             if let Some(outcome) = p.outcomes.remove(&seq) {
                 return outcome;
@@ -157,7 +162,8 @@ impl Inner {
                 p.ready.remove(&seq);
                 return Err(self.poisoned_error());
             }
-            self.published.wait(&mut p);
+            // A wake-up may be spurious, or a token left by an earlier one: look again.
+            MutexGuard::unlocked(&mut p, std::thread::park);
         }
     }
 
