@@ -69,7 +69,7 @@ impl Inner {
             statuses?
         };
         self.indexing.notify();
-        self.rotate_if_full()?;
+        self.rotate_if_full();
         Ok(statuses)
     }
 
@@ -168,23 +168,21 @@ impl Inner {
     }
 
     /// Rotates the writing segment when it reached the thresholds of the options.
-    fn rotate_if_full(&self) -> Result<()> {
+    /// The write that triggers it is durable and visible already: a failed rotation poisons
+    /// the collection and surfaces on the next write.
+    fn rotate_if_full(&self) {
         let full = |inner: &Inner| {
             let st = inner.state.read();
             st.writing.rows.len() as u64 >= inner.options.max_docs_per_segment.max(1)
                 || st.writing.rows.bytes as u64 >= inner.options.max_buffer_bytes
         };
         if !full(self) {
-            return Ok(());
+            return;
         }
         let mut w = self.writer.write();
-        if w.closed || self.failure.get().is_some() || !full(self) {
-            return Ok(());
+        if !w.closed && self.failure.get().is_none() && full(self) {
+            let _ = self.rotate(&mut w, None);
         }
-        // The write is durable and visible already; a failed rotation poisons the collection
-        // and surfaces on the next write.
-        let _ = self.rotate(&mut w, None);
-        Ok(())
     }
 
     /// Rotates the writing segment out: it becomes a sealing segment, still served from
