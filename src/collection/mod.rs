@@ -32,11 +32,13 @@
 mod background;
 mod commit;
 mod manifest;
+mod open;
 mod options;
 mod persist;
 mod policy;
 mod read;
 mod state;
+mod stats;
 mod validate;
 mod writer;
 
@@ -44,95 +46,29 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
-use rayon::prelude::*;
 
 pub use crate::segment::GraphLoad;
+pub use open::OpenReport;
 pub use options::{CollectionOptions, MergePolicy, OpenOptions};
+pub use stats::{CollectionStats, GraphStats};
 pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 
 use crate::doc::{Doc, DocStatus};
 use crate::error::{Error, Result};
 use crate::query::{flat, Filter};
 use crate::schema::CollectionSchema;
-use crate::segment::{
-    wal_path, Batch, DeleteSet, IdTracker, RecoverOptions, SealedSegment, Segment,
-};
+use crate::segment::Batch;
 use crate::storage::{atomic_write, parent_dir, LockGuard, LockMode, Storage};
-use crate::wal::{FlushPolicy, Op, RecoveryReport};
+use crate::wal::{FlushPolicy, Op};
 use background::{Job, MergeScope, Workers};
 use commit::Committed;
 use manifest::Manifest;
 use options::StoredOptions;
-use state::{Sealing, State};
+use state::State;
 use writer::{Publish, Writer};
-
-/// Counts that describe a collection now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CollectionStats {
-    /// Live documents.
-    pub doc_count: u64,
-    /// Sealed (persisted) segments.
-    pub segments: usize,
-    /// Rows in the writing segment, in memory and in its WAL.
-    pub writing_rows: usize,
-    /// Rotated segments waiting in memory for their background persist.
-    pub sealing_segments: usize,
-    /// Rows of the writing segment not yet in its live graphs (scored exactly meanwhile).
-    pub unindexed: u64,
-    /// The last write visible to readers: every write up to it, none after it.
-    pub visible_seq: u64,
-    /// Stored rows that are deleted or superseded (dropped by `optimize`).
-    pub deleted: u64,
-    /// Size of the writing segment's WAL.
-    pub wal_bytes: u64,
-    /// N of the current `manifest.<N>`.
-    pub manifest_version: u64,
-    /// Per vector field with an HNSW index, how its graphs stand.
-    pub graphs: Vec<GraphStats>,
-}
-
-/// How the graphs of one vector field stand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GraphStats {
-    /// The vector field.
-    pub field: String,
-    /// Rows reachable through a graph (the rest are scored exactly).
-    pub rows_covered: u64,
-    /// Sealed-segment graphs memory-mapped from their files.
-    pub mapped: usize,
-    /// Sealed-segment graphs held in memory (rebuilt by a read-only open).
-    pub in_memory: usize,
-    /// Graphs rebuilt at open because their file was missing or damaged.
-    pub rebuilt_at_open: usize,
-    /// Bytes of frozen graph data (adjacency and norms; vectors are not duplicated).
-    pub frozen_bytes: u64,
-}
-
-/// What opening a collection found and did.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct OpenReport {
-    /// Recovery of the writing segment's WAL, when there was one.
-    pub wal: Option<RecoveryReport>,
-    /// Recovery of every WAL that replayed, oldest first: segments rotated out but not yet
-    /// persisted when the collection was last closed or crashed, then the writing segment.
-    pub wals: Vec<RecoveryReport>,
-    /// WAL records applied to the in-memory state.
-    pub replayed_records: usize,
-    /// Sealed segments loaded.
-    pub segments: usize,
-    /// Leftovers of interrupted work removed (temp files, stale WALs, orphan segments).
-    pub removed: Vec<String>,
-    /// How each sealed segment's graphs were loaded: `(segment, vector field, how)`.
-    pub graphs: Vec<(u64, String, GraphLoad)>,
-    /// Time the whole open took.
-    pub duration: Duration,
-}
 
 /// What a collection's threads share: the caller's and the background ones.
 struct Inner {
@@ -253,167 +189,6 @@ impl Collection {
         let lock = storage.lock(&path.join(LOCK_FILE), mode)?;
         let manifest = Manifest::load_newest(&*storage, path)?;
         Self::assemble(path, lock, manifest, &options, started)
-    }
-
-    fn assemble(
-        path: &Path,
-        lock: LockGuard,
-        manifest: Manifest,
-        options: &OpenOptions,
-        started: Instant,
-    ) -> Result<Self> {
-        let storage = options.storage.clone();
-        let schema = Arc::new(manifest.schema.clone());
-        let mut report = OpenReport::default();
-        if !options.read_only {
-            report.removed = commit::remove_leftovers(&*storage, path, &manifest)?;
-        }
-        let loaded = manifest
-            .segments
-            .par_iter()
-            .map(|meta| SealedSegment::load(&*storage, path, meta, &schema, options.read_only))
-            .collect::<Result<Vec<_>>>()?;
-        let mut sealed = Vec::with_capacity(loaded.len());
-        for (segment, loads) in loaded {
-            report.graphs.extend(
-                loads
-                    .into_iter()
-                    .map(|(field, load)| (segment.id, field, load)),
-            );
-            sealed.push(Arc::new(segment));
-        }
-        report.segments = sealed.len();
-        let deleted = match &manifest.deletes {
-            Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
-            None => DeleteSet::default(),
-        };
-        let mut ids = IdTracker::new(&sealed, deleted.clone(), manifest.next_doc_id);
-        let policy = options
-            .flush_policy
-            .unwrap_or(manifest.options.flush_policy);
-
-        // Every segment at or after the manifest's writing segment that has a WAL replays, in
-        // order: the last one takes writes, the others were rotated out and wait for persist.
-        let mut dirs: Vec<u64> = storage
-            .list(path)?
-            .iter()
-            .filter_map(|n| n.parse::<u64>().ok())
-            .collect();
-        dirs.sort_unstable();
-        let mut next_segment_id = manifest
-            .next_segment_id
-            .max(manifest.writing_segment + 1)
-            .max(dirs.last().map_or(0, |d| d + 1));
-        let mut recovered: Vec<Segment> = Vec::new();
-        let mut snapshots: Vec<(DeleteSet, u64)> = Vec::new();
-        let mut applied = manifest.applied_seq;
-        for id in dirs {
-            let replays = id >= manifest.writing_segment
-                && !manifest.segments.iter().any(|s| s.id == id)
-                && storage.exists(&wal_path(path, id))?;
-            if !replays {
-                continue;
-            }
-            let recover = RecoverOptions {
-                policy,
-                salvage: options.salvage,
-                read_only: options.read_only,
-                applied_seq: applied,
-            };
-            let elsewhere = |doc_id: u64| {
-                let blocks = sealed
-                    .iter()
-                    .map(|s| &s.block)
-                    .chain(recovered.iter().map(|s| &s.rows));
-                state::locate(blocks, doc_id).map(|(b, i)| b.row(i))
-            };
-            let r = Segment::recover(&storage, path, id, &schema, &recover, &mut ids, &elsewhere)?;
-            applied = applied.max(r.segment.last_seq);
-            if let Some(wal) = r.segment.wal() {
-                applied = applied.max(wal.next_seq() - 1);
-            }
-            report.replayed_records += r.replayed;
-            report.wals.push(r.report);
-            snapshots.push((ids.deleted.clone(), ids.next_doc_id));
-            recovered.push(r.segment);
-        }
-        report.wal = report.wals.last().cloned();
-        let mut writing = match recovered.pop() {
-            Some(segment) => {
-                snapshots.pop();
-                segment
-            }
-            None => {
-                let id = manifest.writing_segment;
-                next_segment_id = next_segment_id.max(id + 1);
-                Segment::new(id, &schema)
-            }
-        };
-        if !options.read_only {
-            let room = writer::segment_capacity(&schema, &manifest.options)
-                .saturating_sub(writing.rows.len());
-            writing.reserve(room);
-        }
-        let mut successors: Vec<u64> = recovered.iter().skip(1).map(|s| s.id).collect();
-        successors.push(writing.id);
-        let sealing: Vec<Arc<Sealing>> = recovered
-            .into_iter()
-            .zip(snapshots)
-            .zip(successors)
-            .map(|((segment, (deleted, next_doc_id)), successor)| {
-                Arc::new(Sealing {
-                    segment,
-                    deleted,
-                    next_doc_id,
-                    successor,
-                })
-            })
-            .collect();
-        let wal = writing.wal().cloned();
-        let state = State {
-            sealed,
-            sealing: sealing.clone(),
-            writing,
-            ids,
-            visible_seq: applied,
-        };
-        report.duration = started.elapsed();
-        let inner = Arc::new(Inner {
-            path: path.to_path_buf(),
-            storage,
-            read_only: options.read_only,
-            schema: schema.clone(),
-            options: manifest.options.clone(),
-            policy,
-            writer: RwLock::new(Writer {
-                wal,
-                next_seq: applied + 1,
-                closed: false,
-            }),
-            state: RwLock::new(state),
-            publish: Mutex::new(Publish::starting_at(applied + 1)),
-            manifest_version: AtomicU64::new(manifest.version),
-            committed: Mutex::new(Committed { manifest, deleted }),
-            next_segment_id: AtomicU64::new(next_segment_id),
-            failure: OnceLock::new(),
-            closed: AtomicBool::new(false),
-            indexing: background::Indexing::default(),
-            workers: Mutex::new(None),
-            report,
-        });
-        if !options.read_only {
-            let workers = Workers::start(&inner)?;
-            for s in sealing {
-                workers.submit(Job::Persist(s, None))?;
-            }
-            *inner.workers.lock() = Some(workers);
-            inner.indexing.notify();
-        }
-        Ok(Collection {
-            inner,
-            schema,
-            lock: Mutex::new(Some(lock)),
-        })
     }
 
     /// The collection's directory.
@@ -591,69 +366,6 @@ impl Collection {
             g.add_rows(from, &vectors, dim, false);
         }
         Ok(())
-    }
-
-    /// Counts that describe the collection now.
-    pub fn stats(&self) -> CollectionStats {
-        let inner = &*self.inner;
-        let st = inner.state.read();
-        let graphs = self
-            .schema
-            .vectors
-            .iter()
-            .enumerate()
-            .filter(|(_, vs)| !matches!(vs.index, crate::schema::IndexKind::Flat))
-            .map(|(v, vs)| {
-                let frozen: Vec<_> = st
-                    .sealed
-                    .iter()
-                    .filter_map(|s| s.graphs.get(v)?.as_ref().map(|g| (s, g)))
-                    .collect();
-                let live_covered: u64 = st
-                    .sealing
-                    .iter()
-                    .map(|s| &s.segment)
-                    .chain(std::iter::once(&st.writing))
-                    .filter_map(|s| s.graphs.get(v)?.as_ref())
-                    .map(|g| g.indexed() as u64)
-                    .sum();
-                GraphStats {
-                    field: vs.name.clone(),
-                    rows_covered: frozen
-                        .iter()
-                        .map(|(s, _)| s.block.len() as u64)
-                        .sum::<u64>()
-                        + live_covered,
-                    mapped: frozen.iter().filter(|(_, g)| g.is_mapped()).count(),
-                    in_memory: frozen.iter().filter(|(_, g)| !g.is_mapped()).count(),
-                    rebuilt_at_open: inner
-                        .report
-                        .graphs
-                        .iter()
-                        .filter(|(_, f, load)| {
-                            *f == vs.name && matches!(load, GraphLoad::Rebuilt { .. })
-                        })
-                        .count(),
-                    frozen_bytes: frozen.iter().map(|(_, g)| g.byte_len() as u64).sum(),
-                }
-            })
-            .collect();
-        CollectionStats {
-            graphs,
-            doc_count: st.ids.live.len() as u64,
-            segments: st.sealed.len(),
-            writing_rows: st.writing.rows.len(),
-            sealing_segments: st.sealing.len(),
-            unindexed: st.writing.unindexed() as u64,
-            visible_seq: st.visible_seq,
-            deleted: st.stored_rows() - st.ids.live.len() as u64,
-            // A read-only handle replays the WAL without opening it for writes.
-            wal_bytes: st.writing.wal().map_or_else(
-                || inner.report.wal.as_ref().map_or(0, |r| r.bytes),
-                |wal| wal.len(),
-            ),
-            manifest_version: inner.manifest_version.load(Ordering::Acquire),
-        }
     }
 
     /// Persists the writing segment, waits for background work and releases the lock. Later

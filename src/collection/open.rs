@@ -1,0 +1,208 @@
+//! Opening a collection: leftovers removed, sealed segments loaded, every WAL that still
+//! replays recovered in order (the last one takes writes, the others are queued for persist),
+//! and the background threads started.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+
+use super::background::{self, Job, Workers};
+use super::commit::{self, Committed};
+use super::manifest::Manifest;
+use super::state::{self, Sealing, State};
+use super::writer::{self, Publish, Writer};
+use super::{Collection, Inner, OpenOptions};
+use crate::error::Result;
+use crate::segment::{
+    wal_path, DeleteSet, GraphLoad, IdTracker, RecoverOptions, SealedSegment, Segment,
+};
+use crate::storage::LockGuard;
+use crate::wal::RecoveryReport;
+
+/// What opening a collection found and did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// Recovery of the writing segment's WAL, when there was one.
+    pub wal: Option<RecoveryReport>,
+    /// Recovery of every WAL that replayed, oldest first: segments rotated out but not yet
+    /// persisted when the collection was last closed or crashed, then the writing segment.
+    pub wals: Vec<RecoveryReport>,
+    /// WAL records applied to the in-memory state.
+    pub replayed_records: usize,
+    /// Sealed segments loaded.
+    pub segments: usize,
+    /// Leftovers of interrupted work removed (temp files, stale WALs, orphan segments).
+    pub removed: Vec<String>,
+    /// How each sealed segment's graphs were loaded: `(segment, vector field, how)`.
+    pub graphs: Vec<(u64, String, GraphLoad)>,
+    /// Time the whole open took.
+    pub duration: Duration,
+}
+
+impl Collection {
+    pub(super) fn assemble(
+        path: &Path,
+        lock: LockGuard,
+        manifest: Manifest,
+        options: &OpenOptions,
+        started: Instant,
+    ) -> Result<Self> {
+        let storage = options.storage.clone();
+        let schema = Arc::new(manifest.schema.clone());
+        let mut report = OpenReport::default();
+        if !options.read_only {
+            report.removed = commit::remove_leftovers(&*storage, path, &manifest)?;
+        }
+        let loaded = manifest
+            .segments
+            .par_iter()
+            .map(|meta| SealedSegment::load(&*storage, path, meta, &schema, options.read_only))
+            .collect::<Result<Vec<_>>>()?;
+        let mut sealed = Vec::with_capacity(loaded.len());
+        for (segment, loads) in loaded {
+            report.graphs.extend(
+                loads
+                    .into_iter()
+                    .map(|(field, load)| (segment.id, field, load)),
+            );
+            sealed.push(Arc::new(segment));
+        }
+        report.segments = sealed.len();
+        let deleted = match &manifest.deletes {
+            Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
+            None => DeleteSet::default(),
+        };
+        let mut ids = IdTracker::new(&sealed, deleted.clone(), manifest.next_doc_id);
+        let policy = options
+            .flush_policy
+            .unwrap_or(manifest.options.flush_policy);
+
+        // Every segment at or after the manifest's writing segment that has a WAL replays, in
+        // order: the last one takes writes, the others were rotated out and wait for persist.
+        let mut dirs: Vec<u64> = storage
+            .list(path)?
+            .iter()
+            .filter_map(|n| n.parse::<u64>().ok())
+            .collect();
+        dirs.sort_unstable();
+        let mut next_segment_id = manifest
+            .next_segment_id
+            .max(manifest.writing_segment + 1)
+            .max(dirs.last().map_or(0, |d| d + 1));
+        let mut recovered: Vec<Segment> = Vec::new();
+        let mut snapshots: Vec<(DeleteSet, u64)> = Vec::new();
+        let mut applied = manifest.applied_seq;
+        for id in dirs {
+            let replays = id >= manifest.writing_segment
+                && !manifest.segments.iter().any(|s| s.id == id)
+                && storage.exists(&wal_path(path, id))?;
+            if !replays {
+                continue;
+            }
+            let recover = RecoverOptions {
+                policy,
+                salvage: options.salvage,
+                read_only: options.read_only,
+                applied_seq: applied,
+            };
+            let elsewhere = |doc_id: u64| {
+                let blocks = sealed
+                    .iter()
+                    .map(|s| &s.block)
+                    .chain(recovered.iter().map(|s| &s.rows));
+                state::locate(blocks, doc_id).map(|(b, i)| b.row(i))
+            };
+            let r = Segment::recover(&storage, path, id, &schema, &recover, &mut ids, &elsewhere)?;
+            applied = applied.max(r.segment.last_seq);
+            if let Some(wal) = r.segment.wal() {
+                applied = applied.max(wal.next_seq() - 1);
+            }
+            report.replayed_records += r.replayed;
+            report.wals.push(r.report);
+            snapshots.push((ids.deleted.clone(), ids.next_doc_id));
+            recovered.push(r.segment);
+        }
+        report.wal = report.wals.last().cloned();
+        let mut writing = match recovered.pop() {
+            Some(segment) => {
+                snapshots.pop();
+                segment
+            }
+            None => {
+                let id = manifest.writing_segment;
+                next_segment_id = next_segment_id.max(id + 1);
+                Segment::new(id, &schema)
+            }
+        };
+        if !options.read_only {
+            let room = writer::segment_capacity(&schema, &manifest.options)
+                .saturating_sub(writing.rows.len());
+            writing.reserve(room);
+        }
+        let mut successors: Vec<u64> = recovered.iter().skip(1).map(|s| s.id).collect();
+        successors.push(writing.id);
+        let sealing: Vec<Arc<Sealing>> = recovered
+            .into_iter()
+            .zip(snapshots)
+            .zip(successors)
+            .map(|((segment, (deleted, next_doc_id)), successor)| {
+                Arc::new(Sealing {
+                    segment,
+                    deleted,
+                    next_doc_id,
+                    successor,
+                })
+            })
+            .collect();
+        let wal = writing.wal().cloned();
+        let state = State {
+            sealed,
+            sealing: sealing.clone(),
+            writing,
+            ids,
+            visible_seq: applied,
+        };
+        report.duration = started.elapsed();
+        let inner = Arc::new(Inner {
+            path: path.to_path_buf(),
+            storage,
+            read_only: options.read_only,
+            schema: schema.clone(),
+            options: manifest.options.clone(),
+            policy,
+            writer: RwLock::new(Writer {
+                wal,
+                next_seq: applied + 1,
+                closed: false,
+            }),
+            state: RwLock::new(state),
+            publish: Mutex::new(Publish::starting_at(applied + 1)),
+            manifest_version: AtomicU64::new(manifest.version),
+            committed: Mutex::new(Committed { manifest, deleted }),
+            next_segment_id: AtomicU64::new(next_segment_id),
+            failure: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            indexing: background::Indexing::default(),
+            workers: Mutex::new(None),
+            report,
+        });
+        if !options.read_only {
+            let workers = Workers::start(&inner)?;
+            for s in sealing {
+                workers.submit(Job::Persist(s, None))?;
+            }
+            *inner.workers.lock() = Some(workers);
+            inner.indexing.notify();
+        }
+        Ok(Collection {
+            inner,
+            schema,
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+}
