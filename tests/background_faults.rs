@@ -22,32 +22,21 @@
 
 mod crash_support;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use crash_support::{
-    all_writer_keys, expect_one_of, key, keys, random_rec, random_write, random_write_for,
-    read_back, rng, run_mirrored, split_by_writer, trial_seed, union, Model, Write,
+    all_writer_keys, expect_one_of, fresh_sim, key, keys, path, random_rec, random_write,
+    random_write_for, read_back, rng, run_mirrored, split_by_writer, trial_seed, union, Model,
+    Write,
 };
-use stratavec::storage::{Fault, FaultKind, FaultOp, SimStorage, Storage};
+use stratavec::storage::{Fault, FaultKind, FaultOp, SimStorage};
 use stratavec::wal::FlushPolicy;
 use stratavec::{Collection, CollectionOptions, Error, OpenOptions, SearchOptions};
 
-const PATH: &str = "/db/c";
 const KEY_SPACE: usize = 40;
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
-
-fn path() -> &'static Path {
-    Path::new(PATH)
-}
-
-fn fresh_sim() -> SimStorage {
-    let sim = SimStorage::new();
-    sim.create_dir_all(Path::new("/db")).unwrap();
-    sim
-}
 
 fn create(sim: &SimStorage, max_docs_per_segment: u64) -> Collection {
     Collection::create(

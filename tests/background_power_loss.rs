@@ -19,21 +19,19 @@
 
 mod crash_support;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
 use crash_support::{
-    all_writer_keys, random_rec, random_write_for, read_back, rng, run_mirrored, split_by_writer,
-    trial_seed, trials, writer_key, Model, Trial, Write,
+    all_writer_keys, fresh_sim, path, random_rec, random_write_for, read_back, rng, run_mirrored,
+    split_by_writer, trial_seed, trials, writer_key, Model, Trial, Write,
 };
 use rand::Rng;
-use stratavec::storage::{Fault, FaultKind, FaultOp, SimStorage, Storage};
+use stratavec::storage::{Fault, FaultKind, FaultOp, SimStorage};
 use stratavec::wal::FlushPolicy;
 use stratavec::{Collection, CollectionOptions, OpenOptions};
 
 const TEST: &str = "power_cut_while_concurrent_writers_persist_and_optimize";
-const PATH: &str = "/db/c";
 const KEY_SPACE: usize = 16;
 const MAX_BATCH: usize = 4;
 const BATCHES: u64 = 14;
@@ -42,16 +40,6 @@ const MAX_DOCS: u64 = 12;
 /// up to `CUTS / 6` cut points, which covers every mutation of the fault-free runs (a few
 /// hundred each).
 const CUTS: u64 = 3000;
-
-fn path() -> &'static Path {
-    Path::new(PATH)
-}
-
-fn fresh_sim() -> SimStorage {
-    let sim = SimStorage::new();
-    sim.create_dir_all(Path::new("/db")).unwrap();
-    sim
-}
 
 fn open(sim: &SimStorage) -> stratavec::Result<Collection> {
     Collection::open(

@@ -17,26 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crash_support::{
-    expect_one_of, key, keys, random_call, random_rec, read_back, rng, trial_seed, trials, Call,
-    Model, Patch, Rec, Trial, Write,
+    expect_one_of, fresh_sim, key, keys, path, random_call, random_rec, read_back, rng, trial_seed,
+    trials, Call, Model, Patch, Rec, Trial, Write,
 };
 use rand::Rng;
 use stratavec::storage::{Fault, FaultKind, FaultOp, SimStorage, Storage};
 use stratavec::wal::FlushPolicy;
 use stratavec::{Collection, CollectionOptions, Error, OpenOptions};
 
-const PATH: &str = "/db/c";
 const KEY_SPACE: usize = 40;
-
-fn path() -> &'static Path {
-    Path::new(PATH)
-}
-
-fn fresh_sim() -> SimStorage {
-    let sim = SimStorage::new();
-    sim.create_dir_all(Path::new("/db")).unwrap();
-    sim
-}
 
 fn create(sim: &SimStorage, max_docs_per_segment: u64) -> stratavec::Result<Collection> {
     Collection::create(

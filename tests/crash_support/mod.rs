@@ -726,3 +726,16 @@ pub fn assert_mirrored(docs: &[Doc], mirror: &str, what: &str) {
         );
     }
 }
+
+/// Where the simulated-storage tests keep their collection.
+pub fn path() -> &'static std::path::Path {
+    std::path::Path::new("/db/c")
+}
+
+/// A simulated file system holding the empty directory `/db`.
+pub fn fresh_sim() -> stratavec::storage::SimStorage {
+    use stratavec::storage::Storage as _;
+    let sim = stratavec::storage::SimStorage::new();
+    sim.create_dir_all(std::path::Path::new("/db")).unwrap();
+    sim
+}
