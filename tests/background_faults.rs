@@ -39,11 +39,14 @@ const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
 
 fn create(sim: &SimStorage, max_docs_per_segment: u64) -> Collection {
+    create_with(sim, CollectionOptions::default(), max_docs_per_segment)
+}
+
+fn create_with(sim: &SimStorage, opts: CollectionOptions, max_docs_per_segment: u64) -> Collection {
     Collection::create(
         path(),
         crash_support::mirrored_schema(),
-        CollectionOptions::default()
-            .flush_policy(FlushPolicy::Always)
+        opts.flush_policy(FlushPolicy::Always)
             .max_docs_per_segment(max_docs_per_segment)
             .storage(Arc::new(sim.clone())),
     )
@@ -330,8 +333,12 @@ fn eio_and_enospc_during_write_triggered_persists_poison_the_collection() {
 
 /// Three flushed segments with deletes and updates across them, and unflushed writes on top:
 /// `optimize` persists the writing segment, then merges four sealed segments.
+///
+/// Automatic merges are off: one racing with `optimize` would change how many operations
+/// optimize performs from run to run, and the fault enumeration relies on that count.
 fn setup_b(sim: &SimStorage) -> (Collection, Model) {
-    let c = create(sim, 10_000_000);
+    let no_auto_merge = CollectionOptions::default().merge_policy(None);
+    let c = create_with(sim, no_auto_merge, 10_000_000);
     let mut rng = rng(trial_seed("background_faults_setup_b", 0));
     let mut model = Model::new();
     for phase in 0..4 {
