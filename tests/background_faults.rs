@@ -317,9 +317,12 @@ fn eio_and_enospc_during_write_triggered_persists_poison_the_collection() {
         }
     }
     eprintln!("{syncs} fsyncs, {write_ops} writes, {persists} persists; {tally:?}");
+    // Whether a persist's fault is first seen by a later write (Poisoned) or by the final
+    // flush depends on how fast the low-priority worker runs next to the writer: on a loaded
+    // machine every persist may still be pending when the writes end.
     assert!(
-        tally.first_poisoned > 0,
-        "no fault landed in a persist (no first failure was Poisoned): {tally:?}"
+        tally.first_poisoned + tally.in_final_flush > 0,
+        "no fault landed in a persist: {tally:?}"
     );
     assert!(
         tally.not_fired * 10 <= tally.trials,

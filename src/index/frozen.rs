@@ -433,7 +433,7 @@ fn prefetch_rows(vectors: &[f32], dim: usize, rows: &[u32]) {
 
 /// A totally ordered f32 for heaps.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Key(f32);
+pub(crate) struct Key(pub(crate) f32);
 
 impl Eq for Key {}
 

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::distance::{normalized, GraphDistance};
 use super::frozen::{GraphData, Layer};
+use super::reach::connect_orphans;
 use crate::schema::Metric;
 
 /// hnsw_rs clamps the layer count to 16.
@@ -171,7 +172,18 @@ impl LiveGraph {
                 .collect();
         }
         if (entry as usize) < rows {
-            connect_orphans(&mut neighborhoods, entry as usize);
+            let mut layer0: Vec<Vec<u32>> = neighborhoods
+                .iter_mut()
+                .map(|h| h.first_mut().map(std::mem::take).unwrap_or_default())
+                .collect();
+            connect_orphans(&mut layer0, entry as usize);
+            for (hood, links) in neighborhoods.iter_mut().zip(layer0) {
+                match hood.first_mut() {
+                    Some(first) => *first = links,
+                    None if !links.is_empty() => hood.push(links),
+                    None => {}
+                }
+            }
         }
         let mut layers = Vec::with_capacity(top as usize + 1);
         for l in 0..=top as usize {
@@ -215,52 +227,6 @@ impl LiveGraph {
             layers,
             inv_norms,
         }
-    }
-}
-
-/// Makes every row reachable on layer 0 from `entry`. hnsw_rs's parallel insertion can leave a
-/// row that no other row links to (its upstream issues #32 and #37): a search could then never
-/// return it, not even with ef ≥ the row count. Each such row gets a link back from the rows it
-/// links to (or from the entry point when those are unreachable too), in row order, so the
-/// repair is deterministic.
-fn connect_orphans(neighborhoods: &mut [Vec<Vec<u32>>], entry: usize) {
-    let rows = neighborhoods.len();
-    let mut reached = vec![false; rows];
-    let mut stack = Vec::new();
-    let mut visit = |start: usize, hoods: &[Vec<Vec<u32>>], reached: &mut Vec<bool>| {
-        stack.push(start);
-        while let Some(r) = stack.pop() {
-            if std::mem::replace(&mut reached[r], true) {
-                continue;
-            }
-            if let Some(links) = hoods[r].first() {
-                stack.extend(links.iter().map(|&n| n as usize).filter(|&n| !reached[n]));
-            }
-        }
-    };
-    visit(entry, neighborhoods, &mut reached);
-    for r in 0..rows {
-        if reached[r] {
-            continue;
-        }
-        let from: Vec<usize> = neighborhoods[r]
-            .first()
-            .map(|links| {
-                links
-                    .iter()
-                    .map(|&n| n as usize)
-                    .filter(|&n| reached[n])
-                    .collect()
-            })
-            .unwrap_or_default();
-        let from = if from.is_empty() { vec![entry] } else { from };
-        for n in from {
-            if neighborhoods[n].is_empty() {
-                neighborhoods[n].push(Vec::new());
-            }
-            neighborhoods[n][0].push(r as u32);
-        }
-        visit(r, neighborhoods, &mut reached);
     }
 }
 

@@ -1,9 +1,12 @@
-//! Vector indexes: hnsw_rs builds every graph ([`live`]), sealed segments serve a frozen copy
-//! in a format we own ([`frozen`]), and both share the distance kernels.
+//! Vector indexes: hnsw_rs feeds the writing segment's graph as rows arrive ([`live`]), our
+//! own builder builds graphs in bulk ([`builder`]), sealed segments serve them in a frozen
+//! format we own ([`frozen`]), and all share the distance kernels.
 
+pub(crate) mod builder;
 pub(crate) mod distance;
 pub(crate) mod frozen;
 pub(crate) mod live;
+mod reach;
 mod visited;
 
 pub use distance::kernel_name;

@@ -2,7 +2,6 @@
 //! of several sealed segments at merge. Files are written to temp names, fsynced and renamed
 //! (with their directory fsynced); the caller's manifest commit is what makes them count.
 
-use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,19 +11,19 @@ use super::{
     Segment, SegmentMeta, BLOCK,
 };
 use crate::error::Result;
-use crate::index::live::LiveGraph;
+use crate::index::frozen::GraphData;
 use crate::schema::CollectionSchema;
 use crate::storage::{atomic_write, Storage};
 
 /// Writes the forward store of `block` as segment `id`, then one frozen graph per HNSW field,
-/// taken from `graph(v)` (which must cover every row).
-fn write_files<G: Deref<Target = LiveGraph>>(
+/// built by `graph(v)` (which must cover every row).
+fn write_files(
     storage: &dyn Storage,
     dir: &Path,
     schema: &CollectionSchema,
     id: u64,
     block: Block,
-    graph: impl Fn(usize) -> Option<G>,
+    mut graph: impl FnMut(usize) -> Option<GraphData>,
 ) -> Result<(SegmentMeta, SealedSegment)> {
     let bytes = encode_block(&block)?;
     let name = fwd_name(id);
@@ -32,13 +31,13 @@ fn write_files<G: Deref<Target = LiveGraph>>(
     let mut frozen = Vec::with_capacity(schema.vectors.len());
     let mut names = Vec::with_capacity(schema.vectors.len());
     for (v, vs) in schema.vectors.iter().enumerate() {
-        let Some(live) = graph(v) else {
+        let Some(data) = graph(v) else {
             frozen.push(None);
             names.push(None);
             continue;
         };
         let gname = graph_name(id, &vs.name);
-        let g = graphs::freeze(storage, dir, &gname, &live, vs, &block, v)?;
+        let g = graphs::freeze(storage, dir, &gname, &data, vs, &block)?;
         frozen.push(Some(g));
         names.push(Some(gname));
     }
@@ -53,8 +52,8 @@ fn write_files<G: Deref<Target = LiveGraph>>(
 }
 
 impl Segment {
-    /// Writes this (rotated, no longer written) segment's files. Its live graphs are first
-    /// completed, so the frozen copies cover every row. `None` when the segment has no rows.
+    /// Writes this (rotated, no longer written) segment's files, with graphs covering every
+    /// row (see [`graphs::seal`]). `None` when the segment has no rows.
     pub(crate) fn seal(
         &self,
         storage: &dyn Storage,
@@ -64,15 +63,11 @@ impl Segment {
         if self.rows.is_empty() {
             return Ok(None);
         }
-        for (v, graph) in self.graphs.iter().enumerate() {
-            if let Some(g) = graph {
-                g.catch_up(&self.rows.vectors[v].data, self.rows.vectors[v].dim);
-            }
-        }
         // Deleted rows stay in the persisted block (the graph's row ids are block positions);
         // a merge drops them.
         write_files(storage, dir, schema, self.id, self.rows.clone(), |v| {
-            self.graphs.get(v).cloned().flatten()
+            let live = self.graphs.get(v)?.as_ref()?;
+            graphs::seal(live, &schema.vectors[v], &self.rows, v)
         })
         .map(Some)
     }
@@ -109,8 +104,8 @@ pub(crate) fn merge(
     }
     storage.create_dir_all(&segment_dir(dir, id))?;
     storage.sync_dir(dir)?;
-    let built: Vec<Option<LiveGraph>> = (0..schema.vectors.len())
+    let mut built: Vec<Option<GraphData>> = (0..schema.vectors.len())
         .map(|v| graphs::build(&schema.vectors[v], &merged, v))
         .collect();
-    write_files(storage, dir, schema, id, merged, |v| built[v].as_ref()).map(Some)
+    write_files(storage, dir, schema, id, merged, |v| built[v].take()).map(Some)
 }
