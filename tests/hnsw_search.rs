@@ -353,3 +353,55 @@ fn a_damaged_graph_file_is_reported_and_rebuilt() {
         GraphLoad::Rebuilt { .. }
     ));
 }
+
+/// A bulk load that outruns the indexer is not fed to hnsw_rs row by row: once it pauses, its
+/// writing segment is sealed with a bulk-built graph, without a flush, and every row is
+/// searchable through a graph.
+#[test]
+fn a_paused_bulk_load_gets_a_graph_without_a_flush() {
+    let (n, dim) = (30_000, 16);
+    let data = vectors(n, dim, 11);
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(
+        dir.path().join("bulk"),
+        small_schema(Metric::L2),
+        CollectionOptions::default().flush_policy(stratavec::wal::FlushPolicy::Never),
+    )
+    .unwrap();
+    for (b, chunk) in data.chunks(1000).enumerate() {
+        let docs: Vec<Doc> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                Doc::new((b * 1000 + i).to_string())
+                    .set("n", (b * 1000 + i) as i64)
+                    .vector("v", v.clone())
+            })
+            .collect();
+        c.insert(&docs).unwrap();
+    }
+    // The indexer seals the backlog after the load pauses; bounded wait, no timing assertion.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while c.stats().segments == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let st = c.stats();
+    assert_eq!(
+        (st.segments, st.writing_rows, st.unindexed),
+        (1, 0, 0),
+        "{st:?}"
+    );
+    assert_eq!(st.graphs[0].rows_covered, n as u64, "{st:?}");
+    let found = (0..n)
+        .step_by(97)
+        .filter(|&r| {
+            let q = Query::vector("v", data[r].clone()).topk(1);
+            c.query(&q).unwrap().first().map(|d| d.pk.clone()) == Some(r.to_string())
+        })
+        .count();
+    let sampled = n.div_ceil(97);
+    assert!(
+        found * 100 >= sampled * 99,
+        "{found} of {sampled} rows found themselves"
+    );
+}

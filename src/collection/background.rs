@@ -6,6 +6,7 @@
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -17,6 +18,19 @@ use crate::index::live::LiveGraph;
 /// Rows the indexer copies out of the writing segment per step: small enough that a rotation
 /// or a stop is noticed quickly.
 const INDEX_CHUNK: usize = 256;
+
+/// A writing segment whose live graphs are this many rows behind is being bulk loaded faster
+/// than hnsw_rs inserts (≈ 1,000 rows/s per core): the indexer stops feeding it, as the bulk
+/// builder that seals it does the same work several times faster. Rows not yet in a graph are
+/// scored exactly meanwhile.
+pub(super) const BULK_BACKLOG: usize = 10_000;
+
+/// A bulk load that pauses this long, or whose backlog reaches [`MAX_BACKLOG`], has its
+/// writing segment sealed, so that its rows get a graph without waiting for a flush.
+const BULK_PAUSE: Duration = Duration::from_millis(500);
+
+/// The most rows a bulk load leaves without a graph (each query scans them exactly).
+const MAX_BACKLOG: usize = 200_000;
 
 /// Where a job's outcome goes.
 pub(super) type Reply = SyncSender<Result<()>>;
@@ -80,6 +94,40 @@ impl Indexing {
         s.work = false;
         !s.stop
     }
+
+    /// Waits at most `pause` for work: whether rows arrived meanwhile (or a stop came).
+    fn arrived_within(&self, pause: Duration) -> bool {
+        let mut s = self.signal.lock();
+        if !s.work && !s.stop {
+            self.wake.wait_for(&mut s, pause);
+        }
+        let woken = s.work || s.stop;
+        s.work = false;
+        woken
+    }
+
+    fn stopped(&self) -> bool {
+        self.signal.lock().stop
+    }
+}
+
+/// What one step of the indexer found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// It added rows; there may be more.
+    More,
+    /// Every row is in the live graphs.
+    Done,
+    /// The backlog is a bulk load's (at least [`BULK_BACKLOG`] rows): nothing was added.
+    Bulk(usize),
+}
+
+/// Where the worker's jobs build graphs.
+struct Pools {
+    /// Every core: persists and `optimize`, which callers wait for.
+    urgent: rayon::ThreadPool,
+    /// All cores but one: automatic merges.
+    background: rayon::ThreadPool,
 }
 
 /// The running background threads of a writable collection.
@@ -105,22 +153,26 @@ fn lower_priority() {
 impl Workers {
     /// Starts the worker and the indexer of `inner`.
     pub(super) fn start(inner: &Arc<Inner>) -> Result<Self> {
-        // Two pools: a persist waits for the indexer to finish its current rows (the graph's
-        // insert lock), which must never wait for a thread of the same pool. Each leaves a core
-        // to the caller's threads: measured on 2 cores, a merge on both cores made a reader's
-        // p99 4.0 ms, on one 0.25 ms (idle: 0.11 ms), for a merge that took twice as long.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1))
-            .max(1);
-        let pool = |name: &'static str| {
+        // Separate pools: a persist waits for the indexer to finish its current rows (the
+        // graph's insert lock), which must never wait for a thread of the same pool. Work that
+        // a caller waits for, or that makes rows searchable (a persist, `optimize`), builds
+        // graphs on every core; automatic merges and the indexer leave one to the caller's
+        // threads: measured on 2 cores, a merge on both cores made a reader's p99 4.0 ms, on
+        // one 0.25 ms (idle: 0.11 ms), for a merge that took twice as long.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = |name: &'static str, threads: usize| {
             rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
+                .num_threads(threads.max(1))
                 .thread_name(move |i| format!("stratavec-{name}-{i}"))
                 .start_handler(|_| lower_priority())
                 .build()
                 .map_err(|e| Error::io("start threads", name, std::io::Error::other(e)))
         };
-        let (persist_pool, index_pool) = (pool("persist")?, pool("index")?);
+        let pools = Pools {
+            urgent: pool("build", cores)?,
+            background: pool("merge", cores - 1)?,
+        };
+        let index_pool = pool("index", cores - 1)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -133,12 +185,11 @@ impl Workers {
         };
         let worker = {
             let inner = inner.clone();
-            let pool = persist_pool;
             spawn(
                 "stratavec-persist",
                 Box::new(move || {
                     for job in rx {
-                        pool.install(|| inner.run(job));
+                        inner.run(job, &pools);
                     }
                 }),
             )?
@@ -150,7 +201,7 @@ impl Workers {
                 "stratavec-index",
                 Box::new(move || {
                     while inner.indexing.wait() {
-                        pool.install(|| while inner.index_step() {});
+                        pool.install(|| inner.index_until_idle());
                     }
                 }),
             )?
@@ -182,10 +233,26 @@ impl Workers {
 impl Inner {
     /// Runs one job and hands its outcome to whoever waits for it. After a persist, the merge
     /// policy may ask for a merge: it runs once the persist's waiter has its answer.
-    fn run(&self, job: Job) {
+    fn run(&self, job: Job, pools: &Pools) {
         let (result, reply, then_merge) = match job {
-            Job::Persist(sealing, reply) => (self.guard(|| self.persist(&sealing)), reply, true),
-            Job::Merge(scope, reply) => (self.guard(|| self.merge(scope)), reply, false),
+            Job::Persist(sealing, reply) => (
+                pools
+                    .urgent
+                    .install(|| self.guard(|| self.persist(&sealing))),
+                reply,
+                true,
+            ),
+            Job::Merge(scope, reply) => {
+                let pool = match scope {
+                    MergeScope::All => &pools.urgent,
+                    MergeScope::Policy => &pools.background,
+                };
+                (
+                    pool.install(|| self.guard(|| self.merge(scope))),
+                    reply,
+                    false,
+                )
+            }
             Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
         };
         let persisted = result.is_ok();
@@ -194,7 +261,9 @@ impl Inner {
         }
         if then_merge && persisted && self.options.merge_policy.is_some() {
             // A failure poisons the collection; the next write or close reports it.
-            let _ = self.guard(|| self.merge(MergeScope::Policy));
+            let _ = pools
+                .background
+                .install(|| self.guard(|| self.merge(MergeScope::Policy)));
         }
     }
 
@@ -205,9 +274,48 @@ impl Inner {
         work().map_err(|e| self.poison(e))
     }
 
-    /// Adds a chunk of the writing segment's unindexed rows to its live graphs. Returns whether
-    /// there may be more to do.
-    fn index_step(&self) -> bool {
+    /// Feeds the live graphs until every row is in them, or, while a bulk load outruns them,
+    /// waits for it to pause (or grow too far behind) and then seals its segment.
+    fn index_until_idle(&self) {
+        loop {
+            match self.index_step() {
+                Step::More if !self.is_closed() => {}
+                Step::More | Step::Done => return,
+                Step::Bulk(backlog) => {
+                    if self.indexing.stopped() || self.is_closed() {
+                        return;
+                    }
+                    if backlog < MAX_BACKLOG && self.indexing.arrived_within(BULK_PAUSE) {
+                        continue;
+                    }
+                    self.seal_backlog();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Rotates the writing segment if it is still a bulk load's backlog: the background worker
+    /// then seals it with a bulk-built graph. A failed rotation poisons the collection and
+    /// surfaces on the next write.
+    pub(super) fn seal_backlog(&self) {
+        let mut w = self.writer.write();
+        if w.closed || self.failure.get().is_some() {
+            return;
+        }
+        if self.state.read().writing.unindexed() >= BULK_BACKLOG {
+            let _ = self.rotate(&mut w, None);
+        }
+    }
+
+    /// Adds a chunk of the writing segment's unindexed rows to its live graphs.
+    fn index_step(&self) -> Step {
+        {
+            let backlog = self.state.read().writing.unindexed();
+            if backlog >= BULK_BACKLOG {
+                return Step::Bulk(backlog);
+            }
+        }
         let work: Vec<(Arc<LiveGraph>, usize, Vec<f32>, usize)> = {
             let st = self.state.read();
             let rows = &st.writing.rows;
@@ -235,6 +343,10 @@ impl Inner {
         for (graph, first, vectors, dim) in &work {
             graph.add_rows(*first, vectors, *dim, false);
         }
-        !work.is_empty() && !self.is_closed()
+        if work.is_empty() {
+            Step::Done
+        } else {
+            Step::More
+        }
     }
 }

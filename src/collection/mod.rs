@@ -346,6 +346,8 @@ impl Collection {
         if inner.read_only {
             return Ok(());
         }
+        // A bulk load's backlog is sealed with the bulk builder rather than fed to hnsw_rs.
+        inner.seal_backlog();
         inner.barrier()?;
         // Index what is there now on this thread too: the indexer may be busy elsewhere.
         let graphs: Vec<_> = {

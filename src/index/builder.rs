@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::distance::{dot, l2_squared, normalized};
-use super::frozen::{GraphData, Key, Layer};
+use super::frozen::{prefetch_rows, GraphData, Key, Layer};
 use super::reach::connect_orphans;
 use super::visited::with_visited;
 use crate::schema::Metric;
@@ -305,6 +305,7 @@ impl<'a> Builder<'a> {
                     break;
                 }
                 self.read_links(row, layer, hood);
+                prefetch_rows(self.points, self.dim, hood);
                 for &nb in hood.iter() {
                     if !visited.insert(nb) {
                         continue;

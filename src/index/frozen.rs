@@ -414,7 +414,7 @@ impl FrozenGraph {
 
 /// Asks the CPU to start loading the vectors of a neighbourhood before they are scored.
 #[inline]
-fn prefetch_rows(vectors: &[f32], dim: usize, rows: &[u32]) {
+pub(crate) fn prefetch_rows(vectors: &[f32], dim: usize, rows: &[u32]) {
     #[cfg(target_arch = "x86_64")]
     for &r in rows {
         if let Some(v) = vectors.get(r as usize * dim) {

@@ -346,6 +346,10 @@ struct BenchSearchArgs {
     /// Passes over the queries per ef; the median queries/s is printed.
     #[arg(long, value_name = "R", default_value_t = 1)]
     runs: usize,
+    /// Load the base in N imports, each persisted with `flush`, then `optimize` (1: one
+    /// import, then `flush`).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    imports: usize,
     /// Where the temporary collection lives.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -474,6 +478,7 @@ fn run(cli: Cli) -> Res {
                     _ => None,
                 },
                 runs: a.runs,
+                imports: a.imports,
                 dir: a.dir.unwrap_or_else(std::env::temp_dir),
             },
         ),
