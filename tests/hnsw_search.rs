@@ -88,9 +88,10 @@ fn glove_recall_of_live_and_frozen_graphs_and_mapped_reopen() {
             recall(&c, &queries, &truth, Some(ef))
         );
     }
-    // A writing segment this small is scored exactly (the live graph's own agreement with its
-    // frozen copy is a unit test of index::live).
-    assert!(live >= 0.99, "live recall {live}");
+    // Before the flush the rows are either still in the writing segment, which is scored
+    // exactly at this size, or, when the load paused long enough (a slow debug build), sealed
+    // as a bulk load's backlog into a graph of the bulk builder: graph recall either way.
+    assert!(live >= 0.95, "live recall {live}");
     assert!(frozen >= 0.95, "frozen recall {frozen}");
     drop(c);
 

@@ -243,17 +243,29 @@ impl<'a> Builder<'a> {
             for layer in (usize::from(level) + 1..=usize::from(top)).rev() {
                 (cur, cur_d) = self.greedy(query, cur, cur_d, layer, &mut s.hood);
             }
+            // Every list of `q` is written before any row links back to it: a concurrent
+            // insertion that reaches `q` must find its lower layers filled, or it would take
+            // `q` as a dead end and link only to the few rows around it (seen as clusters of
+            // rows inserted together, linked to each other across the space, unfindable by
+            // their own vectors). A search for `q` never reads `q`'s own lists, so this order
+            // builds the same graph as linking back layer by layer.
+            let mut chosen = Vec::with_capacity(usize::from(level.min(top)) + 1);
             for layer in (0..=usize::from(level.min(top))).rev() {
                 let found = self.search_layer(query, (cur_d, cur), layer, s);
                 if let Some(&(d, r)) = found.first() {
                     (cur_d, cur) = (d, r);
                 }
-                let chosen = self.select(found, self.links_of_new_row(layer));
+                chosen.push((layer, self.select(found, self.links_of_new_row(layer))));
+            }
+            {
                 let _own = self.locks[q as usize].lock();
-                self.write_links(q, layer, &chosen);
-                drop(_own);
-                for &nb in &chosen {
-                    self.link_back(nb, q, layer, &mut s.hood);
+                for (layer, links) in &chosen {
+                    self.write_links(q, *layer, links);
+                }
+            }
+            for (layer, links) in &chosen {
+                for &nb in links {
+                    self.link_back(nb, q, *layer, &mut s.hood);
                 }
             }
         });
