@@ -13,6 +13,8 @@ pub mod collection;
 pub mod dataset;
 mod doc;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod index;
 pub mod query;
 mod schema;
@@ -22,7 +24,7 @@ pub mod wal;
 
 pub use collection::{
     Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, MergePolicy,
-    OpenOptions, OpenReport,
+    OpenOptions, OpenReport, Problem, VerifyReport,
 };
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};
@@ -30,4 +32,5 @@ pub use index::kernel_name;
 pub use query::{FetchOptions, Group, GroupBy, Query, ReRanker, SearchOptions};
 pub use schema::{
     CollectionSchema, DataType, FieldSchema, IndexKind, Metric, ScalarIndex, VectorSchema,
+    MAX_DIMENSION, MAX_EF_CONSTRUCTION, MAX_FIELDS, MAX_HNSW_M, MAX_NAME_BYTES, MAX_VECTOR_FIELDS,
 };

@@ -11,6 +11,16 @@ use crate::error::{Error, Result};
 pub const MAX_DIMENSION: usize = 20_000;
 /// The most vector fields a collection may have (zvec's limit).
 pub const MAX_VECTOR_FIELDS: usize = 5;
+/// The most scalar fields a collection may have: bounds what a manifest read from disk can
+/// make the engine allocate per row.
+pub const MAX_FIELDS: usize = 1024;
+/// The longest collection name, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+/// The largest HNSW `m` (hnsw_rs's limit: it exits the process above 256).
+pub const MAX_HNSW_M: usize = 256;
+/// The largest HNSW `ef_construction`: hnsw_rs allocates candidate lists of this size per
+/// insertion, so an unbounded value read from a damaged manifest could exhaust memory.
+pub const MAX_EF_CONSTRUCTION: usize = 4096;
 
 /// The type of a scalar field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -292,12 +302,40 @@ impl CollectionSchema {
         self.vectors.iter().position(|v| v.name == name)
     }
 
-    /// Checks zvec's schema rules: unique non-empty names, 1..=20000 dimensions, at most five
-    /// vector fields, HNSW `m` in 2..=256.
+    /// Checks zvec's schema rules: a collection name of 1..=255 bytes without control
+    /// characters, `/` or `\`; unique field names of 1..=64 characters of `[A-Za-z0-9_-]`; at
+    /// most 1024 scalar and five vector fields; 1..=20000 dimensions; HNSW `m` in 2..=256 and
+    /// `ef_construction` in 1..=4096. A schema without vector fields is allowed (filter-only
+    /// queries and fetches work; vector searches have nothing to search).
+    ///
+    /// The same checks run on the schema of every manifest read from disk, so a damaged or
+    /// crafted manifest can never hand the engine (or hnsw_rs) a value `create` would refuse.
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(Error::InvalidArgument(format!("Invalid schema: {msg}")));
         if self.name.is_empty() {
             return invalid("the collection name must not be empty".into());
+        }
+        if self.name.len() > MAX_NAME_BYTES {
+            return invalid(format!(
+                "the collection name is {} bytes, at most {MAX_NAME_BYTES} are allowed",
+                self.name.len()
+            ));
+        }
+        if self
+            .name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            return invalid(format!(
+                "the collection name {:?} contains a control character, '/' or '\\'",
+                self.name
+            ));
+        }
+        if self.fields.len() > MAX_FIELDS {
+            return invalid(format!(
+                "scalar field size must <= {MAX_FIELDS}, got {}",
+                self.fields.len()
+            ));
         }
         if self.vectors.len() > MAX_VECTOR_FIELDS {
             return invalid(format!(
@@ -351,14 +389,17 @@ impl CollectionSchema {
                 ));
             }
             if let IndexKind::Hnsw { m, ef_construction } = v.index {
-                if !(2..=256).contains(&m) {
+                if !(2..=MAX_HNSW_M).contains(&m) {
                     return invalid(format!(
-                        "field[{}]: hnsw m must be in 2..=256, got {m}",
+                        "field[{}]: hnsw m must be in 2..={MAX_HNSW_M}, got {m}",
                         v.name
                     ));
                 }
-                if ef_construction == 0 {
-                    return invalid(format!("field[{}]: ef_construction must be ≥ 1", v.name));
+                if !(1..=MAX_EF_CONSTRUCTION).contains(&ef_construction) {
+                    return invalid(format!(
+                        "field[{}]: ef_construction must be in 1..={MAX_EF_CONSTRUCTION}, got {ef_construction}",
+                        v.name
+                    ));
                 }
             }
         }

@@ -762,3 +762,42 @@ fn bench_search_prints_build_then_one_object_per_ef() {
         1,
     );
 }
+
+/// `verify` checks every file: exit 0 on a sound collection (flushed, with deletes and a WAL),
+/// exit 2 with the damaged file and offset when anything is wrong, and nothing changes.
+#[test]
+fn verify_exits_0_when_sound_and_2_naming_the_damaged_file() {
+    let env = Env::new();
+    let dir = env.glove("c", HNSW, "always");
+    let base = fixture("glove50-10000.base.fvecs");
+    ok(&["import", &dir, "--fvecs", &base, "--limit", "300"]);
+    ok(&["flush", &dir]);
+    ok(&["delete", &dir, "0", "1"]);
+    let out = ok(&["verify", &dir]);
+    assert!(out.starts_with("ok  "), "{out}");
+    let v = json_lines(&ok(&["verify", &dir, "--json"]));
+    assert_eq!(v.last().unwrap()["ok"], Value::Bool(true));
+
+    // One flipped byte in the forward store: its checksum no longer matches the manifest.
+    let fwd = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("0.fwd"))
+        .find(|p| p.exists())
+        .unwrap();
+    let mut bytes = std::fs::read(&fwd).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&fwd, &bytes).unwrap();
+    let err = fail(&["verify", &dir], 2);
+    assert!(err.contains("1 problem"), "{err}");
+    let out = run(&["verify", &dir, "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(v[0]["file"], Value::String(fwd.display().to_string()));
+    assert!(v[0]["offset"].is_u64());
+    assert_eq!(
+        std::fs::read(&fwd).unwrap(),
+        bytes,
+        "verify changed nothing"
+    );
+}

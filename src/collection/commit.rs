@@ -130,7 +130,12 @@ pub(super) fn remove_leftovers(
 
 /// A WAL that no longer replays must hold only records the manifest covers; anything else
 /// means the persist protocol was broken, and deleting it would lose writes.
-fn check_stale_wal(storage: &dyn Storage, dir: &Path, seg: u64, m: &Manifest) -> Result<()> {
+pub(super) fn check_stale_wal(
+    storage: &dyn Storage,
+    dir: &Path,
+    seg: u64,
+    m: &Manifest,
+) -> Result<()> {
     let path = wal_path(dir, seg);
     if !storage.exists(&path)? {
         return Ok(());

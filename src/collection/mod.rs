@@ -40,6 +40,7 @@ mod read;
 mod state;
 mod stats;
 mod validate;
+mod verify;
 mod writer;
 
 use std::io;
@@ -51,10 +52,12 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 
 pub use crate::segment::GraphLoad;
+pub(crate) use manifest::fuzz_payload as fuzz_manifest;
 pub use open::OpenReport;
 pub use options::{CollectionOptions, MergePolicy, OpenOptions};
 pub use stats::{CollectionStats, GraphStats};
 pub use validate::{MAX_BATCH, MAX_PK_BYTES};
+pub use verify::{Problem, VerifyReport};
 
 use crate::doc::{Doc, DocStatus};
 use crate::error::{Error, Result};
@@ -129,6 +132,15 @@ impl Collection {
     ) -> Result<Self> {
         let path = path.as_ref();
         schema.validate()?;
+        let stored = StoredOptions {
+            flush_policy: options.flush_policy,
+            max_buffer_bytes: options.max_buffer_bytes,
+            max_docs_per_segment: options.max_docs_per_segment.max(1),
+            merge_policy: options.merge_policy,
+        };
+        stored
+            .validate()
+            .map_err(|reason| Error::InvalidArgument(format!("Invalid options: {reason}")))?;
         let storage = options.storage.clone();
         if storage.exists(path)? && !Self::is_unfinished_create(&*storage, path)? {
             return Err(Error::PathExists(path.to_path_buf()));
@@ -139,12 +151,7 @@ impl Collection {
         let manifest = Manifest {
             version: 1,
             schema,
-            options: StoredOptions {
-                flush_policy: options.flush_policy,
-                max_buffer_bytes: options.max_buffer_bytes,
-                max_docs_per_segment: options.max_docs_per_segment.max(1),
-                merge_policy: options.merge_policy,
-            },
+            options: stored,
             segments: Vec::new(),
             writing_segment: 0,
             next_segment_id: 1,

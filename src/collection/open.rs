@@ -16,9 +16,9 @@ use super::manifest::Manifest;
 use super::state::{self, Sealing, State};
 use super::writer::{self, Publish, Writer};
 use super::{Collection, Inner, OpenOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::segment::{
-    wal_path, DeleteSet, GraphLoad, IdTracker, RecoverOptions, SealedSegment, Segment,
+    fwd_name, wal_path, DeleteSet, GraphLoad, IdTracker, RecoverOptions, SealedSegment, Segment,
 };
 use crate::storage::LockGuard;
 use crate::wal::RecoveryReport;
@@ -53,6 +53,7 @@ impl Collection {
         started: Instant,
     ) -> Result<Self> {
         let storage = options.storage.clone();
+        check_segment_dirs(&*storage, path)?;
         let schema = Arc::new(manifest.schema.clone());
         let mut report = OpenReport::default();
         if !options.read_only {
@@ -77,7 +78,19 @@ impl Collection {
             Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
             None => DeleteSet::default(),
         };
-        let mut ids = IdTracker::new(&sealed, deleted.clone(), manifest.next_doc_id);
+        let mut ids = IdTracker::new(&sealed, deleted.clone(), manifest.next_doc_id).map_err(
+            |(segment, reason)| {
+                let file = if segment == u64::MAX {
+                    manifest
+                        .deletes
+                        .as_ref()
+                        .map_or_else(String::new, |d| d.name.clone())
+                } else {
+                    fwd_name(segment)
+                };
+                Error::corrupted(path.join(file), 24, reason)
+            },
+        )?;
         let policy = options
             .flush_policy
             .unwrap_or(manifest.options.flush_policy);
@@ -205,4 +218,20 @@ impl Collection {
             lock: Mutex::new(Some(lock)),
         })
     }
+}
+
+/// Every entry named like a segment must be a directory of the collection itself: a symlink
+/// there would make the open read segment files from elsewhere, rebuild graphs into the other
+/// directory, or remove its files as leftovers.
+pub(super) fn check_segment_dirs(storage: &dyn crate::storage::Storage, path: &Path) -> Result<()> {
+    for name in storage.list(path)? {
+        if name.parse::<u64>().is_ok() && !storage.is_real_dir(&path.join(&name))? {
+            return Err(Error::corrupted(
+                path.join(&name),
+                0,
+                "a segment directory is a symlink or not a directory",
+            ));
+        }
+    }
+    Ok(())
 }

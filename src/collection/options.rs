@@ -1,6 +1,7 @@
 //! How a collection is created and opened.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,46 @@ pub(crate) struct StoredOptions {
     #[serde(default = "default_merge_policy")]
     pub(crate) merge_policy: Option<MergePolicy>,
 }
+
+impl StoredOptions {
+    /// The options `create` accepts; a manifest read from disk must hold such options too, so
+    /// that a crafted one cannot make a background thread spin (`Interval(0)`) or a merge
+    /// policy divide by zero.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        match self.flush_policy {
+            FlushPolicy::EveryDocs(0) => {
+                return Err("flush policy every:0 (at least one document)".into())
+            }
+            FlushPolicy::Interval(d) if d < Duration::from_millis(1) || d > MAX_INTERVAL => {
+                return Err(format!(
+                    "flush policy interval of {d:?} (1 ms to {MAX_INTERVAL:?})"
+                ))
+            }
+            _ => {}
+        }
+        if self.max_docs_per_segment == 0 {
+            return Err("max_docs_per_segment is 0 (at least 1)".into());
+        }
+        if let Some(p) = self.merge_policy {
+            if p.max_segments < 2 {
+                return Err(format!(
+                    "merge policy max_segments is {} (at least 2)",
+                    p.max_segments
+                ));
+            }
+            if !(p.max_deleted_fraction > 0.0 && p.max_deleted_fraction <= 1.0) {
+                return Err(format!(
+                    "merge policy max_deleted_fraction is {} (in (0, 1])",
+                    p.max_deleted_fraction
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The longest flush interval accepted: a day.
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 fn default_merge_policy() -> Option<MergePolicy> {
     Some(MergePolicy::default())

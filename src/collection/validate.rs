@@ -1,87 +1,20 @@
-//! Turning user documents into validated rows, with zvec's rules and messages.
+//! Turning user documents into validated rows, with zvec's rules and messages. Conversion
+//! (coercion, required fields, unknown names) happens here; the rules a row must obey live in
+//! `segment::rules`, shared with WAL replay so that a replayed row is checked exactly like a
+//! written one.
 
 use crate::doc::{coerce, Doc, Value};
 use crate::error::{Error, Result};
-use crate::schema::{CollectionSchema, FieldSchema, VectorSchema};
-use crate::segment::{Row, Vector};
+use crate::schema::{CollectionSchema, FieldSchema};
+use crate::segment::rules::{self, invalid};
+use crate::segment::{Patch, Row, Vector};
 
-use crate::segment::Patch;
-
-/// The most documents one write call may carry.
-pub const MAX_BATCH: usize = 1024;
-/// The longest primary key, in bytes.
-pub const MAX_PK_BYTES: usize = 1024;
-
-fn invalid(pk: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidDoc {
-        pk: pk.to_string(),
-        reason: reason.into(),
-    }
-}
-
-pub(crate) fn check_batch_len(n: usize) -> Result<()> {
-    if n > MAX_BATCH {
-        return Err(Error::InvalidArgument(format!(
-            "Too many docs: {n} exceeds max write batch size of {MAX_BATCH}"
-        )));
-    }
-    Ok(())
-}
-
-/// zvec's primary-key rules: 1..=1024 bytes of UTF-8 (guaranteed by `&str`), no NUL, no newline.
-pub(crate) fn check_pk(pk: &str) -> Result<()> {
-    let shown: String = pk.chars().take(32).collect();
-    if pk.is_empty() {
-        return Err(invalid(pk, "id must not be empty"));
-    }
-    if pk.len() > MAX_PK_BYTES {
-        return Err(invalid(
-            &shown,
-            format!("id exceeds {MAX_PK_BYTES} bytes (got {})", pk.len()),
-        ));
-    }
-    if pk.contains('\0') {
-        return Err(invalid(&shown, "id contains a null character"));
-    }
-    if pk.contains('\n') {
-        return Err(invalid(&shown, "id contains a newline"));
-    }
-    Ok(())
-}
-
-fn check_vector(pk: &str, schema: &VectorSchema, v: Vec<f32>) -> Result<Vector> {
-    if v.len() != schema.dimension {
-        return Err(invalid(
-            pk,
-            format!(
-                "field[{}] dimension mismatch, expected {} but got {}",
-                schema.name,
-                schema.dimension,
-                v.len()
-            ),
-        ));
-    }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(invalid(
-            pk,
-            format!(
-                "field[{}] component {i} is {}; vectors must be finite",
-                schema.name, v[i]
-            ),
-        ));
-    }
-    Ok(Vector(v))
-}
+pub(crate) use crate::segment::rules::{check_batch_len, check_pk};
+pub use crate::segment::rules::{MAX_BATCH, MAX_PK_BYTES};
 
 fn field_value(pk: &str, f: &FieldSchema, value: Value) -> Result<Value> {
     if value.is_null() {
-        if f.nullable {
-            return Ok(Value::Null);
-        }
-        return Err(invalid(
-            pk,
-            format!("field[{}] expected non-nullable type", f.name),
-        ));
+        return Ok(Value::Null);
     }
     coerce(value, f.data_type).map_err(|reason| invalid(pk, format!("field[{}]: {reason}", f.name)))
 }
@@ -122,7 +55,7 @@ pub(crate) fn row(schema: &CollectionSchema, doc: Doc) -> Result<Row> {
     let mut vectors = Vec::with_capacity(schema.vectors.len());
     for v in &schema.vectors {
         match given.remove(&v.name) {
-            Some(x) => vectors.push(check_vector(&pk, v, x)?),
+            Some(x) => vectors.push(Vector(x)),
             None => {
                 return Err(invalid(
                     &pk,
@@ -131,11 +64,13 @@ pub(crate) fn row(schema: &CollectionSchema, doc: Doc) -> Result<Row> {
             }
         }
     }
-    Ok(Row {
+    let row = Row {
         pk,
         fields,
         vectors,
-    })
+    };
+    rules::check_row(schema, &row)?;
+    Ok(row)
 }
 
 /// A partial document for update: only what is given, each checked.
@@ -154,11 +89,13 @@ pub(crate) fn patch(schema: &CollectionSchema, doc: Doc) -> Result<Patch> {
         let i = schema
             .vector_index(&name)
             .ok_or_else(|| unknown(&pk, &name))?;
-        vectors.push((i as u32, check_vector(&pk, &schema.vectors[i], v)?));
+        vectors.push((i as u32, Vector(v)));
     }
-    Ok(Patch {
+    let patch = Patch {
         pk,
         fields,
         vectors,
-    })
+    };
+    rules::check_patch(schema, &patch)?;
+    Ok(patch)
 }

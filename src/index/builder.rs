@@ -411,7 +411,7 @@ impl<'a> Builder<'a> {
                 hood.clone()
             })
             .collect();
-        connect_orphans(&mut layer0, entry as usize);
+        connect_orphans(&mut layer0, entry as usize, self.capacity(0));
         let mut layers = Vec::with_capacity(usize::from(top) + 1);
         let mut base = Layer {
             offsets: Vec::with_capacity(rows + 1),
@@ -577,6 +577,7 @@ mod tests {
             let ours_s = t.elapsed().as_secs_f64();
             assert_eq!(unreachable(&data), 0, "{metric:?}");
             let ours = open(&data, metric);
+            assert_eq!(ours.sanity(M), Vec::new(), "{metric:?}");
             let t = Instant::now();
             let live = LiveGraph::new(metric, M, EF_CONSTRUCTION, rows);
             // Sequential insertion: hnsw_rs seeds its layer draws, so both graphs compared are
@@ -584,6 +585,7 @@ mod tests {
             live.add_rows(0, &base, dim, false);
             let hnsw_rs_s = t.elapsed().as_secs_f64();
             let theirs = open(&live.extract(&base, dim), metric);
+            assert_eq!(theirs.sanity(M), Vec::new(), "{metric:?} (hnsw_rs)");
             eprintln!("{metric:?}: built in {ours_s:.2} s, hnsw_rs {hnsw_rs_s:.2} s");
             for ef in [32, 64, 128] {
                 let (a, b) = (
@@ -645,6 +647,8 @@ mod tests {
             let data = build_graph(params, &base, dim);
             let rows = base.len() / dim;
             let g = open(&data, metric);
+            // What `verify` checks: degree bounds and reachability.
+            assert_eq!(g.sanity(4), Vec::new(), "{metric:?} {rows} rows");
             if rows > 0 {
                 assert_eq!(unreachable(&data), 0, "{metric:?} {rows} rows");
                 let hits = g.search(&base, dim, &base[..dim], 10, rows, &|_| true);
@@ -653,3 +657,4 @@ mod tests {
         }
     }
 }
+

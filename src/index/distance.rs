@@ -184,6 +184,18 @@ pub(crate) struct GraphDistance(pub(crate) Metric);
 impl GraphDistance {
     #[inline]
     pub(crate) fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        let d = self.eval_raw(a, b);
+        // Finite but huge components can still overflow to inf − inf = NaN, on which hnsw_rs
+        // panics ("got a NaN in a distance"): such a pair is simply as far apart as can be.
+        if d.is_nan() {
+            f32::MAX
+        } else {
+            d
+        }
+    }
+
+    #[inline]
+    fn eval_raw(&self, a: &[f32], b: &[f32]) -> f32 {
         match self.0 {
             Metric::L2 => l2_squared(a, b),
             Metric::Cosine => (1.0 - dot(a, b)).clamp(0.0, 2.0),

@@ -156,6 +156,9 @@ impl FrozenGraph {
         if get_u32(b, HEADER - 4) != crc32c::crc32c(&b[..HEADER - 4]) {
             return Err((HEADER as u64 - 4, "header checksum mismatch".into()));
         }
+        if b[36..HEADER - 4].iter().any(|&x| x != 0) {
+            return Err((36, "reserved header bytes are not zero".into()));
+        }
         if get_u32(b, 8) != VERSION {
             return Err((
                 8,
@@ -190,6 +193,9 @@ impl FrozenGraph {
                 .checked_add(len)
                 .and_then(|end| b.get(off..end))
                 .ok_or((at, format!("section {i} runs past the end of the file")))?;
+            if get_u32(table, e + 20) != 0 {
+                return Err((at + 20, format!("section {i}'s reserved word is not zero")));
+            }
             if off % ALIGN != 0 || len % 4 != 0 {
                 return Err((at, format!("section {i} is misaligned")));
             }
@@ -222,6 +228,15 @@ impl FrozenGraph {
             return Err((
                 inv_norms.start as u64,
                 "norm section has the wrong size".into(),
+            ));
+        }
+        // A non-finite or negative inverse norm passes every checksum of a crafted file yet
+        // makes every cosine distance of that row meaningless.
+        let norms: &[f32] = bytemuck::cast_slice(&b[inv_norms.clone()]);
+        if let Some(r) = norms.iter().position(|x| !x.is_finite() || *x < 0.0) {
+            return Err((
+                (inv_norms.start + 4 * r) as u64,
+                format!("inverse norm of row {r} is {}", norms[r]),
             ));
         }
         let mut layers = Vec::with_capacity(nlayers);
@@ -278,6 +293,57 @@ impl FrozenGraph {
             layers,
             bytes,
         })
+    }
+
+    /// Structural sanity beyond what `open` checks, for `verify`: every row reachable on
+    /// layer 0 from the entry point (a row no walk reaches is never found), and no row with far
+    /// more neighbours than HNSW keeps (`2m` on layer 0, `m` above; twice that is allowed, for
+    /// the links the freeze adds back to rows hnsw_rs left unreachable). Returns each problem
+    /// with its file offset.
+    pub(crate) fn sanity(&self, m: usize) -> Vec<(u64, String)> {
+        let mut problems = Vec::new();
+        for (l, lr) in self.layers.iter().enumerate() {
+            let bound = if l == 0 { 4 * m } else { 2 * m };
+            let offsets = self.words(&lr.offsets);
+            if let Some(i) = offsets
+                .windows(2)
+                .position(|w| (w[1] - w[0]) as usize > bound)
+            {
+                problems.push((
+                    (lr.offsets.start + 4 * i) as u64,
+                    format!(
+                        "layer {l}: entry {i} has {} neighbours, more than {bound}",
+                        offsets[i + 1] - offsets[i]
+                    ),
+                ));
+            }
+        }
+        let n = self.rows as usize;
+        if n > 0 {
+            let mut seen = vec![false; n];
+            let mut stack = vec![self.entry];
+            seen[self.entry as usize] = true;
+            let mut reached = 1usize;
+            while let Some(row) = stack.pop() {
+                for &nb in self.neighbors(0, row) {
+                    if !std::mem::replace(&mut seen[nb as usize], true) {
+                        reached += 1;
+                        stack.push(nb);
+                    }
+                }
+            }
+            if reached < n {
+                let first = seen.iter().position(|&s| !s).unwrap_or(0);
+                problems.push((
+                    self.layers[0].neighbors.start as u64,
+                    format!(
+                        "{} of {n} rows are unreachable on layer 0 from the entry point (first: row {first})",
+                        n - reached
+                    ),
+                ));
+            }
+        }
+        problems
     }
 
     /// Whether the graph is mapped from its file (rather than rebuilt in memory).

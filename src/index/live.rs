@@ -176,7 +176,11 @@ impl LiveGraph {
                 .iter_mut()
                 .map(|h| h.first_mut().map(std::mem::take).unwrap_or_default())
                 .collect();
-            connect_orphans(&mut layer0, entry as usize);
+            connect_orphans(
+                &mut layer0,
+                entry as usize,
+                2 * usize::from(self.hnsw.get_max_nb_connection()),
+            );
             for (hood, links) in neighborhoods.iter_mut().zip(layer0) {
                 match hood.first_mut() {
                     Some(first) => *first = links,

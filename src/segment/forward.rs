@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Block, VectorColumn};
+use super::{rules, Block, VectorColumn};
 use crate::doc::Value;
 use crate::error::{Error, Result};
 use crate::schema::CollectionSchema;
@@ -128,20 +128,35 @@ fn u64s(bytes: &[u8]) -> Option<Vec<u64>> {
 pub(crate) fn decode_block(path: &Path, bytes: &[u8], schema: &CollectionSchema) -> Result<Block> {
     let payload = envelope::open(path, MAGIC, bytes)?;
     let bad = |reason: String| Error::corrupted(path, 24, reason);
-    let wire: Wire = rmp_serde::from_slice(payload)
+    let wire: Wire = envelope::decode_exact(payload)
         .map_err(|e| bad(format!("forward block does not decode: {e}")))?;
     let doc_ids =
         u64s(&wire.doc_ids).ok_or_else(|| bad("doc id bytes not a multiple of 8".into()))?;
     let ends = u64s(&wire.pk_ends).ok_or_else(|| bad("pk offsets not a multiple of 8".into()))?;
+    if ends.last().copied().unwrap_or(0) != wire.pk_bytes.len() as u64 {
+        return Err(bad(format!(
+            "pk offsets end at {:?}, the pk bytes are {} long",
+            ends.last(),
+            wire.pk_bytes.len()
+        )));
+    }
     let mut pks = Vec::with_capacity(ends.len());
     let mut start = 0usize;
-    for end in ends {
-        let end = end as usize;
+    for (row, end) in ends.into_iter().enumerate() {
+        let end = usize::try_from(end).unwrap_or(usize::MAX);
         let pk = wire
             .pk_bytes
             .get(start..end)
             .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or_else(|| bad("primary keys are damaged".into()))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "pk offset of row {row} is out of order or not UTF-8"
+                ))
+            })?;
+        // The rules of a write (non-empty, no NUL, ≤ 1024 bytes). A pk may repeat (an upsert
+        // supersedes a row of its own segment); that at most one of those rows is live is
+        // checked against the delete set when the collection opens.
+        rules::check_pk(pk).map_err(|e| bad(format!("row {row}: {e}")))?;
         pks.push(pk.to_string());
         start = end;
     }
@@ -153,5 +168,22 @@ pub(crate) fn decode_block(path: &Path, bytes: &[u8], schema: &CollectionSchema)
         bytes: bytes.len(),
     };
     block.conforms_to(schema).map_err(bad)?;
+    // Every value as a write would have stored it: the right type, no NULL in a non-nullable
+    // field, finite vectors (hnsw_rs panics on a NaN distance when it rebuilds a graph).
+    for (f, (fs, column)) in schema.fields.iter().zip(&block.fields).enumerate() {
+        for (row, value) in column.iter().enumerate() {
+            rules::check_value(&block.pks[row], fs, value)
+                .map_err(|e| bad(format!("row {row}, field {f}: {e}")))?;
+        }
+    }
+    for (vs, column) in schema.vectors.iter().zip(&block.vectors) {
+        if let Some(at) = column.data.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!(
+                "row {}: vector field {} holds a non-finite component",
+                at / vs.dimension.max(1),
+                vs.name
+            )));
+        }
+    }
     Ok(block)
 }

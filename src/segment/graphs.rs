@@ -90,6 +90,32 @@ pub enum GraphLoad {
     },
 }
 
+/// A cosine graph's stored inverse norms must be those of the forward store's vectors: the file
+/// checks only itself, and wrong norms (a crafted file with recomputed checksums) would skew
+/// every walk without a word. Returns the offending row's offset in the norm section.
+pub(crate) fn check_norms(
+    graph: &FrozenGraph,
+    block: &Block,
+    v: usize,
+) -> Result<(), (u64, String)> {
+    let Some(norms) = graph.inv_norms() else {
+        return Ok(());
+    };
+    let column = &block.vectors[v];
+    for (r, &stored) in norms.iter().enumerate() {
+        let x = column.get(r);
+        let n = crate::index::distance::dot(x, x).sqrt();
+        let expected = if n > 0.0 { 1.0 / n } else { 0.0 };
+        if (stored - expected).abs() > 1e-3 * expected.abs().max(f32::MIN_POSITIVE) {
+            return Err((
+                0,
+                format!("inverse norm of row {r} is {stored}, its vector's is {expected}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Maps the graph file `name` of field `v`, or rebuilds it from the block when the file is
 /// missing or fails its checks (rewriting the file unless `read_only`).
 pub(crate) fn load(
@@ -103,7 +129,9 @@ pub(crate) fn load(
 ) -> Result<(FrozenGraph, GraphLoad)> {
     let path = dir.join(name);
     let problem = match storage.map(&path) {
-        Ok(mapped) => match FrozenGraph::open(mapped, vs.metric, block.len()) {
+        Ok(mapped) => match FrozenGraph::open(mapped, vs.metric, block.len())
+            .and_then(|g| check_norms(&g, block, v).map(|()| g))
+        {
             Ok(graph) => return Ok((graph, GraphLoad::Mapped)),
             Err((offset, reason)) => format!("{}: {reason} at offset {offset}", path.display()),
         },

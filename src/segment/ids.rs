@@ -19,21 +19,49 @@ pub(crate) struct IdTracker {
 
 impl IdTracker {
     /// The tracker of persisted segments with these deletions.
-    pub(crate) fn new(sealed: &[Arc<SealedSegment>], deleted: DeleteSet, next_doc_id: u64) -> Self {
+    ///
+    /// Fails with the segment and a description when the files contradict each other: a pk live
+    /// in two rows (a `fetch` would return either), or a doc id at or above `next_doc_id` (a
+    /// later write would reuse it, and a delete of one row would delete the other).
+    pub(crate) fn new(
+        sealed: &[Arc<SealedSegment>],
+        deleted: DeleteSet,
+        next_doc_id: u64,
+    ) -> Result<Self, (u64, String)> {
+        if let Some(max) = deleted.max().filter(|&m| m >= next_doc_id) {
+            return Err((
+                u64::MAX,
+                format!("deleted doc id {max} is not below next_doc_id {next_doc_id}"),
+            ));
+        }
         let rows: usize = sealed.iter().map(|s| s.block.len()).sum();
         let mut live = HashMap::with_capacity(rows);
         for seg in sealed {
+            if let Some(&max) = seg.block.doc_ids.last().filter(|&&m| m >= next_doc_id) {
+                return Err((
+                    seg.id,
+                    format!("doc id {max} is not below next_doc_id {next_doc_id}"),
+                ));
+            }
             for (i, &id) in seg.block.doc_ids.iter().enumerate() {
                 if !deleted.contains(id) {
-                    live.insert(seg.block.pks[i].clone(), id);
+                    if let Some(other) = live.insert(seg.block.pks[i].clone(), id) {
+                        return Err((
+                            seg.id,
+                            format!(
+                                "pk {:?} is live in doc ids {other} and {id}",
+                                seg.block.pks[i]
+                            ),
+                        ));
+                    }
                 }
             }
         }
-        IdTracker {
+        Ok(IdTracker {
             live,
             deleted,
             next_doc_id,
-        }
+        })
     }
 
     /// Makes `pk` name a new doc id and returns it.

@@ -66,6 +66,16 @@ impl FileMeta {
     /// Reads the file and checks it against this description.
     pub(crate) fn read(&self, storage: &dyn Storage, dir: &Path) -> Result<Vec<u8>> {
         let path = dir.join(&self.name);
+        // The real size first: a file that cannot match is refused before it is read, so a
+        // huge (or sparse) file in its place costs nothing.
+        let size = storage.size(&path)?;
+        if size != self.len {
+            return Err(Error::corrupted(
+                &path,
+                size.min(self.len),
+                format!("file is {size} bytes, the manifest says {}", self.len),
+            ));
+        }
         let bytes = storage.read(&path)?;
         if bytes.len() as u64 != self.len {
             return Err(Error::corrupted(

@@ -14,6 +14,7 @@ mod meta;
 mod persist;
 mod postings;
 mod recover;
+pub(crate) mod rules;
 mod sealed;
 mod vector;
 mod writing;
@@ -22,6 +23,7 @@ pub(crate) use batch::{Batch, Patch};
 pub(crate) use block::{Block, Projection, Row, VectorColumn};
 pub(crate) use deletes::DeleteSet;
 pub(crate) use forward::{decode_block, encode_block};
+pub(crate) use graphs::check_norms as graphs_check_norms;
 pub use graphs::GraphLoad;
 pub(crate) use ids::IdTracker;
 pub(crate) use meta::{

@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{wal_id, wal_path, Batch, IdTracker, Row, Segment};
+use super::{rules, wal_id, wal_path, Batch, IdTracker, Row, Segment};
 use crate::error::{Error, Result};
 use crate::schema::CollectionSchema;
 use crate::storage::Storage;
-use crate::wal::{FlushPolicy, RecoveryReport, Wal, WalOpenOptions};
+use crate::wal::{FlushPolicy, RecoveryReport, Wal, WalOpenOptions, WalRecord};
 
 /// How [`Segment::recover`] treats the log.
 #[derive(Debug, Clone)]
@@ -47,28 +47,42 @@ impl Segment {
     ) -> Result<Recovered> {
         let path = wal_path(dir, id);
         let mut segment = Segment::new(id, schema);
+        // Every record is checked before anything is applied, with the rules a write checks:
+        // a damaged or crafted record is corruption at its offset (refused, or salvaged up to
+        // it), never a row in memory.
+        let applied_seq = options.applied_seq;
+        let check = |r: &WalRecord<Batch>| -> std::result::Result<(), String> {
+            if r.seq <= applied_seq {
+                // Only WALs whose records the manifest does not cover replay; a covered record
+                // here means the manifest or the log is wrong, and skipping it would silently
+                // drop an acknowledged write (which the next persist would make permanent).
+                return Err(format!(
+                    "is at or below the applied seq {applied_seq} of the manifest, although \
+                     segment {id} still replays"
+                ));
+            }
+            rules::check_batch(schema, r.op, &r.payload).map_err(|e| e.to_string())
+        };
         let recovered = if options.read_only {
-            Wal::<Batch>::read(&**storage, &path, wal_id(id))?
+            Wal::<Batch>::read_checked(&**storage, &path, wal_id(id), &check)?
         } else {
             let open = WalOpenOptions {
                 policy: options.policy,
                 salvage: options.salvage,
                 next_seq: options.applied_seq + 1,
             };
-            let (wal, recovered) = Wal::<Batch>::open(storage.clone(), &path, wal_id(id), &open)?;
+            let (wal, recovered) =
+                Wal::<Batch>::open_checked(storage.clone(), &path, wal_id(id), &open, &check)?;
             segment.set_wal(Arc::new(wal));
             recovered
         };
         let mut replayed = 0;
-        for record in recovered.records {
-            if record.seq <= options.applied_seq {
-                continue;
-            }
+        for (record, offset) in recovered.records.into_iter().zip(recovered.offsets) {
             let seq = record.seq;
             segment
                 .apply(seq, record.op, record.payload, ids, elsewhere)
                 .map_err(|reason| {
-                    Error::corrupted(&path, 0, format!("record seq {seq}: {reason}"))
+                    Error::corrupted(&path, offset, format!("record seq {seq}: {reason}"))
                 })?;
             replayed += 1;
         }

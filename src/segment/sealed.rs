@@ -42,7 +42,15 @@ impl SealedSegment {
         read_only: bool,
     ) -> Result<(Self, Vec<(String, GraphLoad)>)> {
         let bytes = meta.file.read(storage, dir)?;
-        let block = decode_block(&dir.join(&meta.file.name), &bytes, schema)?;
+        let path = dir.join(&meta.file.name);
+        let block = decode_block(&path, &bytes, schema)?;
+        if block.len() as u64 != meta.rows {
+            return Err(crate::Error::corrupted(
+                &path,
+                24,
+                format!("{} rows, the manifest says {}", block.len(), meta.rows),
+            ));
+        }
         let mut frozen = Vec::with_capacity(schema.vectors.len());
         let mut loads = Vec::new();
         for (v, vs) in schema.vectors.iter().enumerate() {

@@ -67,9 +67,30 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn create_temp(&self, dir: &Path) -> Result<(PathBuf, FileRef)>;
     /// Reads a whole file.
     fn read(&self, path: &Path) -> Result<Vec<u8>>;
+    /// Reads a file without its trailing zero bytes: returns the bytes up to the last non-zero
+    /// one and how many zero bytes follow. A zero-filled tail (what a crash can leave, up to a
+    /// sparse file of any size) is thus never held in memory.
+    fn read_trimmed(&self, path: &Path) -> Result<(Vec<u8>, u64)> {
+        let mut bytes = self.read(path)?;
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let zeros = (bytes.len() - end) as u64;
+        bytes.truncate(end);
+        Ok((bytes, zeros))
+    }
+    /// The length of a file, without reading it (so a size that cannot be right is refused
+    /// before any allocation).
+    fn size(&self, path: &Path) -> Result<u64> {
+        self.read(path).map(|b| b.len() as u64)
+    }
     /// Maps a whole file read-only. The engine maps only immutable files.
     fn map(&self, path: &Path) -> Result<Mapped> {
         self.read(path).map(|b| Mapped::from_bytes(&b))
+    }
+    /// Whether `path` is a directory itself, not a symlink to one (nor a file): a collection
+    /// never creates symlinks, and following one would read, rebuild into or clean up a
+    /// directory outside the collection.
+    fn is_real_dir(&self, path: &Path) -> Result<bool> {
+        self.exists(path)
     }
     /// Whether a file or directory exists at `path`.
     fn exists(&self, path: &Path) -> Result<bool>;

@@ -357,6 +357,14 @@ impl Storage for SimStorage {
         })
     }
 
+    fn size(&self, path: &Path) -> Result<u64> {
+        self.with("stat", path, None, |st| {
+            let id = st.lookup(path)?;
+            let generation = st.generation;
+            Ok(st.inode(id, generation)?.live.len() as u64)
+        })
+    }
+
     fn exists(&self, path: &Path) -> Result<bool> {
         self.with("stat", path, None, |st| {
             Ok(st.dirs.contains_key(&normalize(path)) || st.lookup(path).is_ok())

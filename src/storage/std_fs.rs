@@ -1,8 +1,8 @@
 //! The real storage: `std::fs`.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,26 +28,84 @@ impl StdFile {
     }
 }
 
+/// Opens a collection file, refusing anything but a regular file.
+///
+/// A collection directory is input: a FIFO in place of a file would block `open(2)` (and every
+/// read) forever, a device could be endless, and a symlink could lead outside the collection.
+/// `O_NONBLOCK` makes opening a FIFO return at once and `O_NOFOLLOW` refuses a symlink; the
+/// type check then refuses whatever is not a regular file. (`O_NONBLOCK` has no effect on
+/// regular files.)
+fn open_regular(path: &Path, options: &mut OpenOptions, op: &'static str) -> Result<File> {
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(op, path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::io(
+            op,
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (a FIFO, device, socket or directory stands in its place)",
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// How much of a zero tail [`StdStorage::read_trimmed`] holds in memory at once.
+const TRIM_CHUNK: usize = 1 << 20;
+
+/// The end of the last data extent of `file` (its length when the file system cannot say):
+/// everything after it is a hole, which reads as zeros.
+fn data_end(file: &File, len: u64) -> u64 {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut pos: libc::off_t = 0;
+    let mut end: u64 = 0;
+    loop {
+        // SAFETY: lseek on a file descriptor this function borrows; it changes only the
+        // descriptor's offset, which no other code uses (reads are positioned).
+        let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+        if data < 0 {
+            // ENXIO: no data at or after `pos`. Anything else: no hole support, be exact.
+            let nxio = io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+            return if nxio { end } else { len };
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        // An error, or data running to the end of the file: nothing to skip.
+        if hole < 0 || hole as u64 >= len || hole <= pos {
+            return len;
+        }
+        end = hole as u64;
+        pos = hole;
+    }
+}
+
 impl Storage for StdStorage {
     fn create(&self, path: &Path) -> Result<FileRef> {
         // std refuses O_APPEND with O_TRUNC, so truncate first and reopen for appending: every
         // write must land at the end, also after `set_len` shrank the file.
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| Error::io("create", path, e))?;
+        open_regular(
+            path,
+            OpenOptions::new().write(true).create(true).truncate(true),
+            "create",
+        )?;
         self.open(path)
     }
 
     fn open(&self, path: &Path) -> Result<FileRef> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?;
+        let file = open_regular(path, OpenOptions::new().read(true).append(true), "open")?;
         Ok(StdFile::wrap(path, file))
+    }
+
+    fn size(&self, path: &Path) -> Result<u64> {
+        let file = open_regular(path, OpenOptions::new().read(true), "open")?;
+        file.metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io("stat", path, e))
     }
 
     fn create_temp(&self, dir: &Path) -> Result<(PathBuf, FileRef)> {
@@ -61,11 +119,51 @@ impl Storage for StdStorage {
     }
 
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        fs::read(path).map_err(|e| Error::io("read", path, e))
+        let mut file = open_regular(path, OpenOptions::new().read(true), "open")?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        // Sized by the file's real length (never by a number inside it), and read to the end
+        // in case it grew meanwhile.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", path, e))?;
+        Ok(bytes)
+    }
+
+    fn read_trimmed(&self, path: &Path) -> Result<(Vec<u8>, u64)> {
+        let file = open_regular(path, OpenOptions::new().read(true), "open")?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        // Holes read as zeros: skip to the end of the last data extent first (SEEK_DATA and
+        // SEEK_HOLE), then walk back over zero bytes in bounded chunks.
+        let mut end = data_end(&file, len);
+        let mut chunk = vec![0u8; TRIM_CHUNK];
+        while end > 0 {
+            let n = end.min(TRIM_CHUNK as u64) as usize;
+            let buf = &mut chunk[..n];
+            file.read_exact_at(buf, end - n as u64)
+                .map_err(|e| Error::io("read", path, e))?;
+            match buf.iter().rposition(|&b| b != 0) {
+                Some(i) => {
+                    end = end - n as u64 + i as u64 + 1;
+                    break;
+                }
+                None => end -= n as u64,
+            }
+        }
+        drop(chunk);
+        let mut bytes = vec![0u8; usize::try_from(end).unwrap_or(0)];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| Error::io("read", path, e))?;
+        Ok((bytes, len - end))
     }
 
     fn map(&self, path: &Path) -> Result<super::Mapped> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let file = open_regular(path, OpenOptions::new().read(true), "open")?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?
@@ -77,6 +175,14 @@ impl Storage for StdStorage {
         // (frozen graphs); a file replaced later is a new inode, so the mapping stays valid.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
         Ok(super::Mapped::from_mmap(map))
+    }
+
+    fn is_real_dir(&self, path: &Path) -> Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Ok(m.file_type().is_dir()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("stat", path, e)),
+        }
     }
 
     fn exists(&self, path: &Path) -> Result<bool> {
@@ -116,13 +222,15 @@ impl Storage for StdStorage {
     }
 
     fn lock(&self, path: &Path, mode: LockMode) -> Result<LockGuard> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io("open lock file", path, e))?;
+        let file = open_regular(
+            path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            "open lock file",
+        )?;
         let attempt = match mode {
             LockMode::Shared => file.try_lock_shared(),
             LockMode::Exclusive => file.try_lock(),

@@ -62,6 +62,11 @@ pub fn decode_header(h: &[u8]) -> Result<WalId, String> {
             "unsupported WAL format version {version} (this build reads {FORMAT_VERSION})"
         ));
     }
+    // Reserved bytes are zero in every header this version writes; anything else is a file
+    // from a later version or damage, and guessing its meaning could misread it.
+    if read_u32(h, 12) != 0 || read_u32(h, 32) != 0 {
+        return Err("reserved header bytes are not zero".into());
+    }
     Ok(WalId {
         segment: read_u64(h, 16),
         block: read_u64(h, 24),

@@ -43,7 +43,7 @@ pub use reader::{scan, Frame, Scan, Tail};
 pub use record::{Op, WalPayload, WalRecord};
 
 use crate::error::{Error, Result};
-use crate::storage::{atomic_write, parent_dir, Storage};
+use crate::storage::{atomic_write, envelope, parent_dir, Storage};
 use record::WalRecordRef;
 pub use writer::Appended;
 use writer::{LogWriter, Syncer};
@@ -107,6 +107,9 @@ pub struct Salvage {
 pub struct Recovered<P> {
     /// Valid records in file (and seq) order.
     pub records: Vec<WalRecord<P>>,
+    /// The file offset of each record's frame, parallel to `records` (what an error about a
+    /// record names).
+    pub offsets: Vec<u64>,
     /// What recovery found and did.
     pub report: RecoveryReport,
 }
@@ -131,14 +134,28 @@ enum Damage {
 
 struct Analysis<P> {
     records: Vec<WalRecord<P>>,
+    offsets: Vec<u64>,
     docs: u64,
     valid_end: u64,
     damage: Damage,
 }
 
+/// Checks a decoded record beyond its encoding (what the caller knows of its meaning); an
+/// error is corruption at that record, handled like any other (refused, or salvaged up to it).
+pub type RecordCheck<'a, P> = &'a dyn Fn(&WalRecord<P>) -> Result<(), String>;
+
+fn no_check<P>(_: &WalRecord<P>) -> Result<(), String> {
+    Ok(())
+}
+
 /// Scans and decodes a WAL image. Decoding problems count as corruption at that record.
-fn analyze<P: WalPayload>(bytes: &[u8], expected: WalId) -> Analysis<P> {
-    let scan = reader::scan(bytes);
+fn analyze<P: WalPayload>(
+    bytes: &[u8],
+    zeros: u64,
+    expected: WalId,
+    check: RecordCheck<'_, P>,
+) -> Analysis<P> {
+    let scan = reader::scan_with_zero_tail(bytes, zeros);
     let mut damage = match scan.tail {
         Tail::Clean => Damage::None,
         Tail::ShortHeader { .. } => Damage::ShortHeader,
@@ -149,6 +166,7 @@ fn analyze<P: WalPayload>(bytes: &[u8], expected: WalId) -> Analysis<P> {
         if id != expected {
             return Analysis {
                 records: Vec::new(),
+                offsets: Vec::new(),
                 docs: 0,
                 valid_end: 0,
                 damage: Damage::Corrupted {
@@ -162,21 +180,26 @@ fn analyze<P: WalPayload>(bytes: &[u8], expected: WalId) -> Analysis<P> {
         }
     }
     let mut records: Vec<WalRecord<P>> = Vec::with_capacity(scan.frames.len());
+    let mut offsets = Vec::with_capacity(scan.frames.len());
     let mut docs = 0u64;
     let mut valid_end = scan.valid_end;
     for frame in &scan.frames {
-        let problem = match rmp_serde::from_slice::<WalRecord<P>>(&frame.payload) {
+        let problem = match envelope::decode_exact::<WalRecord<P>>(&frame.payload) {
             Err(e) => Some(format!("record does not decode: {e}")),
             Ok(r) => match records.last() {
                 Some(prev) if r.seq <= prev.seq => Some(format!(
                     "sequence number {} does not follow {}",
                     r.seq, prev.seq
                 )),
-                _ => {
-                    docs += r.payload.doc_count() as u64;
-                    records.push(r);
-                    None
-                }
+                _ => match check(&r) {
+                    Err(reason) => Some(format!("record seq {}: {reason}", r.seq)),
+                    Ok(()) => {
+                        docs += r.payload.doc_count() as u64;
+                        records.push(r);
+                        offsets.push(frame.offset);
+                        None
+                    }
+                },
             },
         };
         if let Some(reason) = problem {
@@ -190,6 +213,7 @@ fn analyze<P: WalPayload>(bytes: &[u8], expected: WalId) -> Analysis<P> {
     }
     Analysis {
         records,
+        offsets,
         docs,
         valid_end,
         damage,
@@ -237,9 +261,20 @@ impl<P: WalPayload> Wal<P> {
     /// A torn tail is left in place (and reported in `truncated_bytes`); corruption is an
     /// [`Error::Corrupted`].
     pub fn read(storage: &dyn Storage, path: &Path, id: WalId) -> Result<Recovered<P>> {
+        Self::read_checked(storage, path, id, &no_check)
+    }
+
+    /// [`Wal::read`], with every record also passed through `check`: a record it refuses is
+    /// corruption at that record's offset.
+    pub fn read_checked(
+        storage: &dyn Storage,
+        path: &Path,
+        id: WalId,
+        check: RecordCheck<'_, P>,
+    ) -> Result<Recovered<P>> {
         let started = Instant::now();
-        let bytes = storage.read(path)?;
-        let a = analyze::<P>(&bytes, id);
+        let (bytes, zeros) = storage.read_trimmed(path)?;
+        let a = analyze::<P>(&bytes, zeros, id, check);
         let (truncated_bytes, short_header) = match a.damage {
             Damage::Corrupted { offset, reason } => {
                 return Err(Error::corrupted(path, offset, reason));
@@ -260,6 +295,7 @@ impl<P: WalPayload> Wal<P> {
                 duration: started.elapsed(),
             },
             records: a.records,
+            offsets: a.offsets,
         })
     }
 
@@ -275,9 +311,22 @@ impl<P: WalPayload> Wal<P> {
         id: WalId,
         options: &WalOpenOptions,
     ) -> Result<(Self, Recovered<P>)> {
+        Self::open_checked(storage, path, id, options, &no_check)
+    }
+
+    /// [`Wal::open`], with every record also passed through `check`: a record it refuses is
+    /// corruption at that record's offset (an error, or with `salvage` the end of the kept
+    /// prefix), so a record that decodes but means nothing valid is never replayed.
+    pub fn open_checked(
+        storage: Arc<dyn Storage>,
+        path: &Path,
+        id: WalId,
+        options: &WalOpenOptions,
+        check: RecordCheck<'_, P>,
+    ) -> Result<(Self, Recovered<P>)> {
         let started = Instant::now();
-        let bytes = storage.read(path)?;
-        let a = analyze::<P>(&bytes, id);
+        let (bytes, zeros) = storage.read_trimmed(path)?;
+        let a = analyze::<P>(&bytes, zeros, id, check);
         let mut truncated_bytes = 0;
         let mut short_header = false;
         let mut salvaged = None;
@@ -309,9 +358,13 @@ impl<P: WalPayload> Wal<P> {
             Damage::Corrupted { offset, reason } if options.salvage => {
                 let corrupt_path = PathBuf::from(format!("{}.corrupt", path.display()));
                 atomic_write(&*storage, &corrupt_path, &bytes)?;
+                // The copy kept for inspection leaves out the zero tail (offsets are unchanged).
                 let mut prefix = format::encode_header(id).to_vec();
                 if valid_end > format::HEADER_LEN as u64 {
-                    prefix.extend_from_slice(&bytes[format::HEADER_LEN..valid_end as usize]);
+                    let end = (valid_end as usize).min(bytes.len());
+                    prefix.extend_from_slice(bytes.get(format::HEADER_LEN..end).unwrap_or(&[]));
+                    // A last valid record may end in zeros that were not read.
+                    prefix.resize(valid_end as usize, 0);
                 }
                 valid_end = prefix.len() as u64;
                 atomic_write(&*storage, path, &prefix)?;
@@ -349,6 +402,7 @@ impl<P: WalPayload> Wal<P> {
             wal,
             Recovered {
                 records: a.records,
+                offsets: a.offsets,
                 report,
             },
         ))

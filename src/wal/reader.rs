@@ -1,7 +1,7 @@
 //! Reading a WAL back and classifying what stops the read.
 
 use super::format::{
-    decode_header, frame_crc, read_u32, WalId, FRAME_HEADER_LEN, HEADER_LEN, MAX_RECORD_LEN,
+    decode_header, frame_crc, WalId, FRAME_HEADER_LEN, HEADER_LEN, MAX_RECORD_LEN,
 };
 
 /// One checksummed record as found in the file.
@@ -55,35 +55,97 @@ pub struct Scan {
     pub tail: Tail,
 }
 
+/// A WAL image: the bytes read, followed by `zeros` zero bytes that were not read (a zero tail,
+/// such as a sparse file left by a crash, is never loaded into memory).
+struct Image<'a> {
+    bytes: &'a [u8],
+    zeros: u64,
+}
+
+impl Image<'_> {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64 + self.zeros
+    }
+
+    /// The little-endian u32 at `at` (zero-filled past the bytes read); `at + 4 <= len()`.
+    fn u32_at(&self, at: u64) -> u32 {
+        let mut w = [0u8; 4];
+        for (i, b) in w.iter_mut().enumerate() {
+            *b = usize::try_from(at + i as u64)
+                .ok()
+                .and_then(|p| self.bytes.get(p))
+                .copied()
+                .unwrap_or(0);
+        }
+        u32::from_le_bytes(w)
+    }
+
+    /// CRC-32C of `len || bytes[start..start + n]`, zero-extended past the bytes read.
+    fn frame_crc(&self, len: u32, start: u64, n: u64) -> u32 {
+        let have = (self.bytes.len() as u64).saturating_sub(start).min(n);
+        let from = start as usize;
+        let mut crc = frame_crc(
+            len,
+            self.bytes.get(from..from + have as usize).unwrap_or(&[]),
+        );
+        let mut left = n - have;
+        const ZEROS: [u8; 4096] = [0; 4096];
+        while left > 0 {
+            let k = left.min(ZEROS.len() as u64);
+            crc = crc32c::crc32c_append(crc, &ZEROS[..k as usize]);
+            left -= k;
+        }
+        crc
+    }
+
+    /// `bytes[start..start + n]`, zero-extended; only called for a frame whose checksum
+    /// matched, so `n` is at most the record limit.
+    fn payload(&self, start: u64, n: u64) -> Vec<u8> {
+        let mut out = vec![0u8; n as usize];
+        let have = (self.bytes.len() as u64).saturating_sub(start).min(n) as usize;
+        if have > 0 {
+            out[..have].copy_from_slice(&self.bytes[start as usize..start as usize + have]);
+        }
+        out
+    }
+
+    /// Whether every byte from `off` to the end is zero.
+    fn zero_from(&self, off: u64) -> bool {
+        let from = usize::try_from(off).unwrap_or(usize::MAX);
+        self.bytes
+            .get(from..)
+            .is_none_or(|b| b.iter().all(|&x| x == 0))
+    }
+}
+
 /// Why the frame at `off` is unusable, or `None` when it is a valid frame.
-fn frame_problem(bytes: &[u8], off: usize) -> Option<(String, bool)> {
-    let rest = bytes.len() - off;
-    if rest < FRAME_HEADER_LEN {
+fn frame_problem(img: &Image<'_>, off: u64) -> Option<(String, bool)> {
+    let rest = img.len() - off;
+    if rest < FRAME_HEADER_LEN as u64 {
         return Some((
             format!("incomplete record header ({rest} of {FRAME_HEADER_LEN} bytes)"),
             true,
         ));
     }
-    let len = read_u32(bytes, off) as usize;
-    let stored = read_u32(bytes, off + 4);
+    let len = img.u32_at(off);
+    let stored = img.u32_at(off + 4);
     if len == 0 {
         return Some(("record length is zero".into(), false));
     }
-    if len > MAX_RECORD_LEN {
+    if len as usize > MAX_RECORD_LEN {
         return Some((format!("record length {len} exceeds the maximum"), false));
     }
-    let end = off + FRAME_HEADER_LEN + len;
-    if end > bytes.len() {
+    let end = off + FRAME_HEADER_LEN as u64 + u64::from(len);
+    if end > img.len() {
         return Some((
             format!(
                 "record of {len} bytes extends {} bytes past the end of the file",
-                end - bytes.len()
+                end - img.len()
             ),
             true,
         ));
     }
-    let payload = &bytes[off + FRAME_HEADER_LEN..end];
-    let actual = frame_crc(len as u32, payload);
+    let actual = img.frame_crc(len, off + FRAME_HEADER_LEN as u64, u64::from(len));
     if actual != stored {
         return Some((
             format!("record checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"),
@@ -96,32 +158,48 @@ fn frame_problem(bytes: &[u8], off: usize) -> Option<(String, bool)> {
 /// Whether a valid frame starts anywhere after `from`.
 ///
 /// Cost: one length check per byte offset and a checksum only where the length fits, so it is
-/// cheap on zero-filled or short tails.
-fn valid_frame_after(bytes: &[u8], from: usize) -> bool {
-    (from..bytes.len().saturating_sub(FRAME_HEADER_LEN)).any(|p| {
-        let len = read_u32(bytes, p) as usize;
+/// cheap on zero-filled or short tails. Offsets inside the unread zero tail have a zero length
+/// and are skipped without looking.
+fn valid_frame_after(img: &Image<'_>, from: u64) -> bool {
+    let last = img
+        .len()
+        .saturating_sub(FRAME_HEADER_LEN as u64)
+        .min(img.bytes.len() as u64);
+    (from..last).any(|p| {
+        let len = img.u32_at(p);
         len != 0
-            && len <= MAX_RECORD_LEN
-            && p + FRAME_HEADER_LEN + len <= bytes.len()
-            && frame_problem(bytes, p).is_none()
+            && len as usize <= MAX_RECORD_LEN
+            && p + FRAME_HEADER_LEN as u64 + u64::from(len) <= img.len()
+            && frame_problem(img, p).is_none()
     })
 }
 
 /// Reads a whole WAL image and classifies how its valid prefix ends. Never fails and never
 /// panics, whatever the bytes.
 pub fn scan(bytes: &[u8]) -> Scan {
-    let len = bytes.len() as u64;
+    scan_with_zero_tail(bytes, 0)
+}
+
+/// [`scan`] of `bytes` followed by `zeros` zero bytes that the caller did not read: a WAL whose
+/// tail is zero-filled (up to gigabytes of a sparse file) is classified without holding the
+/// tail in memory, exactly as if it had been read.
+pub fn scan_with_zero_tail(bytes: &[u8], zeros: u64) -> Scan {
+    let img = Image { bytes, zeros };
+    let len = img.len();
     let empty = |tail| Scan {
         id: None,
         frames: Vec::new(),
         valid_end: 0,
         tail,
     };
-    if bytes.len() < HEADER_LEN || bytes[..HEADER_LEN].iter().all(|&b| b == 0) {
-        if bytes.iter().all(|&b| b == 0) {
+    let mut header = [0u8; HEADER_LEN];
+    let have = bytes.len().min(HEADER_LEN);
+    header[..have].copy_from_slice(&bytes[..have]);
+    if len < HEADER_LEN as u64 || header.iter().all(|&b| b == 0) {
+        if img.zero_from(0) {
             return empty(Tail::ShortHeader { len });
         }
-        if bytes.len() < HEADER_LEN {
+        if len < HEADER_LEN as u64 {
             // A prefix of a header we would have written is a crash during creation; anything
             // else is not ours.
             let would_be = super::format::MAGIC;
@@ -135,35 +213,35 @@ pub fn scan(bytes: &[u8]) -> Scan {
             reason: "bad or missing header".into(),
         });
     }
-    let id = match decode_header(&bytes[..HEADER_LEN]) {
+    let id = match decode_header(&header) {
         Ok(id) => id,
         Err(reason) => return empty(Tail::Corrupted { offset: 0, reason }),
     };
     let mut frames = Vec::new();
-    let mut off = HEADER_LEN;
+    let mut off = HEADER_LEN as u64;
     let mut tail = Tail::Clean;
-    while off < bytes.len() {
-        match frame_problem(bytes, off) {
+    while off < len {
+        match frame_problem(&img, off) {
             None => {
-                let plen = read_u32(bytes, off) as usize;
-                let start = off + FRAME_HEADER_LEN;
+                let plen = u64::from(img.u32_at(off));
+                let start = off + FRAME_HEADER_LEN as u64;
                 frames.push(Frame {
-                    offset: off as u64,
-                    payload: bytes[start..start + plen].to_vec(),
+                    offset: off,
+                    payload: img.payload(start, plen),
                 });
                 off = start + plen;
             }
             Some((reason, incomplete)) => {
-                let zero_tail = bytes[off..].iter().all(|&b| b == 0);
-                tail = if valid_frame_after(bytes, off + 1) || !(incomplete || zero_tail) {
+                let zero_tail = img.zero_from(off);
+                tail = if valid_frame_after(&img, off + 1) || !(incomplete || zero_tail) {
                     Tail::Corrupted {
-                        offset: off as u64,
+                        offset: off,
                         reason,
                     }
                 } else {
                     Tail::Torn {
-                        offset: off as u64,
-                        bytes: len - off as u64,
+                        offset: off,
+                        bytes: len - off,
                     }
                 };
                 break;
@@ -173,7 +251,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
     Scan {
         id: Some(id),
         frames,
-        valid_end: off as u64,
+        valid_end: off,
         tail,
     }
 }

@@ -447,6 +447,41 @@ pub fn delete(
 }
 
 /// `stratavec stats`.
+pub fn verify(out: &mut Out, json: bool, dir: &Path) -> Res {
+    let report = Collection::verify(dir, &OpenOptions::default())?;
+    for p in &report.problems {
+        if json {
+            out.json(&json!({
+                "file": p.path.display().to_string(), "offset": p.offset, "reason": p.reason,
+            }))?;
+        } else {
+            out.line(&format!("PROBLEM  {p}"))?;
+        }
+    }
+    if json {
+        out.json(&json!({"ok": report.is_ok(), "files": report.files, "problems": report.problems.len()}))?;
+    } else if report.is_ok() {
+        out.line(&format!(
+            "ok  {}: {} files checked",
+            dir.display(),
+            report.files
+        ))?;
+    }
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(CliError {
+            code: 2,
+            message: Some(format!(
+                "{}: {} problem(s) in {} files checked",
+                dir.display(),
+                report.problems.len(),
+                report.files
+            )),
+        })
+    }
+}
+
 pub fn stats(out: &mut Out, json: bool, dir: &Path) -> Res {
     // Read-only: stats must not change the collection (a read-write handle persists on close).
     let coll = open_ro(dir)?;

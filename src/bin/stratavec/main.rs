@@ -1,7 +1,8 @@
 //! `stratavec`: the command-line tool of the stratavec embedded vector database.
 //!
 //! Every subcommand, flag and `--json` key is a contract that scripts rely on (issue 6): keep
-//! them. Errors are one line on stderr and exit code 1; `wal verify` exits 2 on corruption.
+//! them. Errors are one line on stderr and exit code 1; `verify` and `wal verify` exit 2 on
+//! corruption.
 
 mod bench_concurrency;
 mod bench_insert;
@@ -22,7 +23,7 @@ use stratavec::wal::FlushPolicy;
 /// Why a command failed: a one-line message and the exit code.
 #[derive(Debug)]
 pub struct CliError {
-    /// Exit code: 1 for errors, 2 for corruption found by `wal verify`.
+    /// Exit code: 1 for errors, 2 for corruption found by `verify` or `wal verify`.
     pub code: u8,
     /// The message; `None` exits silently (stdout closed by the reader).
     pub message: Option<String>,
@@ -99,7 +100,7 @@ pub fn progress_enabled() -> bool {
     version,
     about = "stratavec: an embedded, durable vector database (command-line tool)",
     after_help = "Flush policies: always | every:<N> | interval:<MS> | never.\n\
-                  Errors: one line on stderr, exit code 1; `wal verify` exits 2 on corruption."
+                  Errors: one line on stderr, exit code 1; `verify` and `wal verify` exit 2 on corruption."
 )]
 struct Cli {
     /// Print one JSON object per line on stdout.
@@ -144,6 +145,13 @@ enum Command {
         /// Override the stored flush policy for this command.
         #[arg(long, value_name = "POLICY")]
         flush_policy: Option<FlushPolicy>,
+    },
+    /// Check every file of a collection (manifest, delete set, forward stores, graphs, WALs)
+    /// and the consistency between them, without changing anything: exit 0 when all is well,
+    /// 2 when anything is wrong (each problem listed with its file and offset).
+    Verify {
+        /// The collection directory.
+        dir: PathBuf,
     },
     /// Print counts that describe a collection.
     Stats {
@@ -440,6 +448,7 @@ fn run(cli: Cli) -> Res {
             flush_policy,
         } => commands::delete(&mut out, json, &dir, &pks, flush_policy),
         Command::Stats { dir } => commands::stats(&mut out, json, &dir),
+        Command::Verify { dir } => commands::verify(&mut out, json, &dir),
         Command::Flush { dir } => commands::flush(&mut out, json, &dir, false),
         Command::Optimize { dir } => commands::flush(&mut out, json, &dir, true),
         Command::Wal(WalCommand::Dump { wal_file }) => wal_cmd::dump(&mut out, json, &wal_file),

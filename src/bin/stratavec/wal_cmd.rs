@@ -122,7 +122,7 @@ fn damaged_frame(bytes: &[u8], off: u64) -> Option<RecordLine> {
         offset: off,
         bytes: (FRAME_HEADER_LEN + len) as u64,
         crc_ok: frame_crc(len as u32, payload) == stored,
-        decoded: rmp_serde::from_slice(payload).map_err(|e| e.to_string()),
+        decoded: stratavec::storage::envelope::decode_exact(payload),
     })
 }
 
@@ -149,14 +149,15 @@ fn torn_reason(bytes: &[u8], off: u64) -> String {
 
 /// `stratavec wal dump`.
 pub fn dump(out: &mut Out, json: bool, path: &Path) -> Res {
-    let bytes = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let bytes = stratavec::storage::Storage::read(&StdStorage, path)?;
     let s = scan(&bytes);
     let mut records = Vec::new();
     let mut stop: Option<(u64, String, &str)> = None;
     let mut prev_seq = None;
     for frame in &s.frames {
-        let decoded = rmp_serde::from_slice::<WalRecord<BatchView>>(&frame.payload)
-            .map_err(|e| e.to_string());
+        let decoded =
+            stratavec::storage::envelope::decode_exact::<WalRecord<BatchView>>(&frame.payload)
+                .map_err(|e| e.to_string());
         let problem = match &decoded {
             Err(e) => Some(format!("record does not decode: {e}")),
             Ok(r) => match prev_seq {
@@ -309,7 +310,7 @@ pub fn verify(out: &mut Out, json: bool, path: &Path) -> Res {
         out.line(&format!("no WAL files under {}", path.display()))?;
     }
     for file in &files {
-        let bytes = std::fs::read(file).map_err(|e| format!("read {}: {e}", file.display()))?;
+        let bytes = stratavec::storage::Storage::read(&StdStorage, file)?;
         let id = expected_id(file, scan(&bytes).id);
         match Wal::<BatchView>::read(&StdStorage, file, id) {
             Ok(rec) => {
