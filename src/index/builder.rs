@@ -46,8 +46,29 @@ pub(crate) struct BuildParams {
     pub(crate) parallel: bool,
 }
 
+/// A graph to start from: an earlier graph over some of the rows, and the row each of its
+/// rows becomes (`positions[old] = new`, all distinct and in range). A merge starts from its
+/// largest input's graph and inserts only the other rows.
+#[derive(Clone, Copy)]
+pub(crate) struct Seed<'g> {
+    pub(crate) graph: &'g GraphData,
+    pub(crate) positions: &'g [u32],
+}
+
 /// Builds the graph over `vectors` (`dim` floats per row; row ids are positions).
 pub(crate) fn build_graph(params: BuildParams, vectors: &[f32], dim: usize) -> GraphData {
+    build_graph_from(params, vectors, dim, None)
+}
+
+/// Builds the graph over `vectors`, keeping the links of `seed`'s rows and inserting the
+/// others into it. A seed that does not fit the rows (wrong length, a position out of range
+/// or repeated) is ignored: the graph is then built from nothing.
+pub(crate) fn build_graph_from(
+    params: BuildParams,
+    vectors: &[f32],
+    dim: usize,
+    seed: Option<Seed<'_>>,
+) -> GraphData {
     let rows = vectors.len().checked_div(dim).unwrap_or(0);
     let inv_norms = if params.metric == Metric::Cosine {
         vectors.chunks_exact(dim.max(1)).map(inv_norm).collect()
@@ -75,16 +96,57 @@ pub(crate) fn build_graph(params: BuildParams, vectors: &[f32], dim: usize) -> G
     } else {
         vectors
     };
-    // Row 0 is the first entry point; every other row is inserted after it.
-    let builder = Builder::new(params, points, dim, rows);
+    let m = params.m.max(2);
+    let mut levels: Vec<u8> = (0..rows as u32).map(|r| draw_level(r, m)).collect();
+    let seed = seed.filter(|s| fits(s, rows));
+    // Without a seed, row 0 is the first entry point and every other row is inserted after it.
+    let mut seeded = vec![false; rows];
+    seeded[0] = true;
+    if let Some(seed) = seed {
+        seeded = vec![false; rows];
+        for &p in seed.positions {
+            seeded[p as usize] = true;
+            levels[p as usize] = 0;
+        }
+        for (l, layer) in seed.graph.layers.iter().enumerate().skip(1) {
+            let l = l.min(usize::from(MAX_LEVEL)) as u8;
+            for &old in &layer.members {
+                levels[seed.positions[old as usize] as usize] = l;
+            }
+        }
+    }
+    let builder = Builder::new(params, points, dim, levels);
+    if let Some(seed) = seed {
+        builder.plant(seed);
+    }
+    let pending: Vec<u32> = (0..rows as u32).filter(|&r| !seeded[r as usize]).collect();
     if params.parallel {
-        (1..rows as u32)
-            .into_par_iter()
-            .for_each(|q| builder.insert(q));
+        pending.par_iter().for_each(|&q| builder.insert(q));
     } else {
-        (1..rows as u32).for_each(|q| builder.insert(q));
+        pending.iter().for_each(|&q| builder.insert(q));
     }
     builder.finish(inv_norms)
+}
+
+/// Whether `seed` can start a build over `rows` rows: one position per row of its graph,
+/// distinct and in range, an entry point among them, and upper layers whose members are rows.
+fn fits(seed: &Seed<'_>, rows: usize) -> bool {
+    let g = seed.graph;
+    let old_rows = g.rows as usize;
+    if old_rows == 0 || seed.positions.len() != old_rows || g.entry as usize >= old_rows {
+        return false;
+    }
+    let mut taken = vec![false; rows];
+    for &p in seed.positions {
+        match taken.get_mut(p as usize) {
+            Some(t) if !*t => *t = true,
+            _ => return false,
+        }
+    }
+    g.layers
+        .iter()
+        .skip(1)
+        .all(|l| l.members.iter().all(|&r| (r as usize) < old_rows))
 }
 
 /// `1/|v|`, or 0 for a zero vector.
@@ -140,9 +202,10 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(params: BuildParams, points: &'a [f32], dim: usize, rows: usize) -> Self {
+    /// A builder with no links yet; `levels` is each row's top layer.
+    fn new(params: BuildParams, points: &'a [f32], dim: usize, levels: Vec<u8>) -> Self {
         let m = params.m.max(2);
-        let levels: Vec<u8> = (0..rows as u32).map(|r| draw_level(r, m)).collect();
+        let rows = levels.len();
         let mut upper_at = Vec::with_capacity(rows);
         let mut upper_len = 0u32;
         for &l in &levels {
@@ -230,6 +293,40 @@ impl<'a> Builder<'a> {
             slot.store(l, Ordering::Relaxed);
         }
         slots[0].store(len as u32, Ordering::Release);
+    }
+
+    /// Copies `seed`'s links (renumbered to their new rows, cut to the lists' capacities) and
+    /// takes its entry point. Lists longer than a capacity come from an orphan repair, whose
+    /// links are the last ones: `finish` repairs again what cutting them undoes.
+    fn plant(&self, seed: Seed<'_>) {
+        let renumber = |links: &[u32], cap: usize| -> Vec<u32> {
+            links
+                .iter()
+                .filter_map(|&l| seed.positions.get(l as usize).copied())
+                .take(cap)
+                .collect()
+        };
+        for (l, layer) in seed.graph.layers.iter().enumerate() {
+            if l > usize::from(MAX_LEVEL) {
+                break;
+            }
+            let rows: Box<dyn Iterator<Item = (usize, u32)>> = if l == 0 {
+                Box::new((0..seed.positions.len()).map(|old| (old, old as u32)))
+            } else {
+                Box::new(layer.members.iter().copied().enumerate())
+            };
+            for (slot, old) in rows {
+                let (Some(&a), Some(&b)) = (layer.offsets.get(slot), layer.offsets.get(slot + 1))
+                else {
+                    continue;
+                };
+                let links = layer.neighbors.get(a as usize..b as usize).unwrap_or(&[]);
+                let new = seed.positions[old as usize];
+                self.write_links(new, l, &renumber(links, self.capacity(l)));
+            }
+        }
+        let entry = seed.positions[seed.graph.entry as usize];
+        *self.entry.lock() = (entry, self.levels[entry as usize]);
     }
 
     fn insert(&self, q: u32) {
@@ -626,6 +723,68 @@ mod tests {
         }
     }
 
+    /// A build that starts from a graph over 80 % of the rows, placed at scattered new
+    /// positions, finds what a build from nothing finds and reaches every row; a seed that
+    /// does not fit is ignored.
+    #[test]
+    fn a_seeded_build_matches_a_build_from_nothing() {
+        let (base, dim) = fvecs("glove50-10000.base.fvecs");
+        let (queries, _) = fvecs("glove50.query.fvecs");
+        let metric = Metric::Cosine;
+        let truth: Vec<(&[f32], Vec<u32>)> = queries
+            .chunks_exact(dim)
+            .map(|q| (q, exact(metric, &base, dim, q, 10)))
+            .collect();
+        let params = BuildParams {
+            metric,
+            m: M,
+            ef_construction: EF_CONSTRUCTION,
+            parallel: false,
+        };
+        let kept: Vec<u32> = (0..(base.len() / dim) as u32)
+            .filter(|r| r % 5 != 0)
+            .collect();
+        let subset: Vec<f32> = kept
+            .iter()
+            .flat_map(|&r| {
+                base[r as usize * dim..(r as usize + 1) * dim]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let old = build_graph(params, &subset, dim);
+        let seed = Seed {
+            graph: &old,
+            positions: &kept,
+        };
+        let seeded = build_graph_from(params, &base, dim, Some(seed));
+        assert_eq!(unreachable(&seeded), 0);
+        let whole = build_graph(params, &base, dim);
+        let (a, b) = (open(&seeded, metric), open(&whole, metric));
+        assert_eq!(a.sanity(M), Vec::new());
+        for ef in [32, 64, 128] {
+            let (ra, rb) = (
+                recall(&a, &base, dim, &truth, ef),
+                recall(&b, &base, dim, &truth, ef),
+            );
+            eprintln!("ef {ef}: recall@10 seeded {ra:.4}, from nothing {rb:.4}");
+            assert!(ra >= rb - 0.01, "ef {ef}: seeded {ra} < from nothing {rb}");
+        }
+        assert_eq!(self_misses(&a, &base, dim, metric), 0);
+        // Positions that repeat, or point past the rows, are not a seed.
+        let mut repeated = kept.clone();
+        repeated[1] = repeated[0];
+        let mut beyond = kept.clone();
+        beyond[0] = 10_000;
+        for positions in [&repeated, &beyond] {
+            let seed = Seed {
+                graph: &old,
+                positions,
+            };
+            assert!(build_graph_from(params, &base, dim, Some(seed)) == whole);
+        }
+    }
+
     /// Edge cases: no rows, one row, all rows equal, zero vectors under cosine.
     #[test]
     fn degenerate_inputs_give_valid_graphs() {
@@ -657,4 +816,3 @@ mod tests {
         }
     }
 }
-

@@ -357,6 +357,25 @@ impl FrozenGraph {
             .then(|| bytemuck::cast_slice(&self.bytes[self.inv_norms.clone()]))
     }
 
+    /// The graph in owned form: what a merge's build starts from.
+    pub(crate) fn to_data(&self) -> GraphData {
+        GraphData {
+            metric: self.metric,
+            rows: self.rows,
+            entry: self.entry,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    members: self.words(&l.members).to_vec(),
+                    offsets: self.words(&l.offsets).to_vec(),
+                    neighbors: self.words(&l.neighbors).to_vec(),
+                })
+                .collect(),
+            inv_norms: bytemuck::cast_slice(&self.bytes[self.inv_norms.clone()]).to_vec(),
+        }
+    }
+
     /// Bytes of graph data (adjacency and norms).
     pub(crate) fn byte_len(&self) -> usize {
         self.bytes.len()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Block;
 use crate::error::Result;
-use crate::index::builder::{build_graph, BuildParams};
+use crate::index::builder::{build_graph, build_graph_from, BuildParams, Seed};
 use crate::index::frozen::{FrozenGraph, GraphData};
 use crate::index::live::LiveGraph;
 use crate::schema::{CollectionSchema, IndexKind, VectorSchema};
@@ -40,6 +40,30 @@ pub(crate) fn build(vs: &VectorSchema, block: &Block, v: usize) -> Option<GraphD
         parallel: true,
     };
     Some(build_graph(params, &block.vectors[v].data, vs.dimension))
+}
+
+/// Like [`build`], starting from `seed` (a graph over some of `block`'s rows).
+pub(crate) fn build_from(
+    vs: &VectorSchema,
+    block: &Block,
+    v: usize,
+    seed: Option<Seed<'_>>,
+) -> Option<GraphData> {
+    let IndexKind::Hnsw { m, ef_construction } = vs.index else {
+        return None;
+    };
+    let params = BuildParams {
+        metric: vs.metric,
+        m,
+        ef_construction,
+        parallel: true,
+    };
+    Some(build_graph_from(
+        params,
+        &block.vectors[v].data,
+        vs.dimension,
+        seed,
+    ))
 }
 
 /// A live graph covering at least this share of its segment's rows is completed and frozen

@@ -11,6 +11,7 @@ use super::{
     Segment, SegmentMeta, BLOCK,
 };
 use crate::error::Result;
+use crate::index::builder::Seed;
 use crate::index::frozen::GraphData;
 use crate::schema::CollectionSchema;
 use crate::storage::{atomic_write, Storage};
@@ -74,7 +75,7 @@ impl Segment {
 }
 
 /// Rewrites the rows of `inputs` that are not in `dropped` as the new segment `id`, with
-/// freshly built graphs. `None` when no row survives.
+/// graphs built from its largest intact input's. `None` when no row survives.
 pub(crate) fn merge(
     storage: &dyn Storage,
     dir: &Path,
@@ -98,14 +99,32 @@ pub(crate) fn merge(
         return Ok(None);
     }
     rows.sort_unstable_by_key(|(d, _, _)| *d);
+    // The build starts from the graphs of the largest input none of whose rows is dropped:
+    // its rows keep their links and only the others are inserted (a bulk load merged by
+    // `optimize` after ten imports: 60 % of the rows, when the policy merged six already).
+    let base = inputs
+        .iter()
+        .filter(|s| s.block.len() > 1 && s.deleted_rows(dropped) == 0)
+        .max_by_key(|s| s.block.len());
+    let mut positions: Vec<u32> = Vec::new();
     let mut merged = Block::new(schema);
-    for (d, s, i) in rows {
+    for (at, (d, s, i)) in rows.into_iter().enumerate() {
+        if base.is_some_and(|b| std::ptr::eq(&**b, s)) {
+            positions.push(at as u32);
+        }
         merged.push(d, s.block.row(i));
     }
     storage.create_dir_all(&segment_dir(dir, id))?;
     storage.sync_dir(dir)?;
     let mut built: Vec<Option<GraphData>> = (0..schema.vectors.len())
-        .map(|v| graphs::build(&schema.vectors[v], &merged, v))
+        .map(|v| {
+            let seed_graph = base.and_then(|b| b.graphs.get(v)?.as_ref().map(|g| g.to_data()));
+            let seed = seed_graph.as_ref().map(|graph| Seed {
+                graph,
+                positions: &positions,
+            });
+            graphs::build_from(&schema.vectors[v], &merged, v, seed)
+        })
         .collect();
     write_files(storage, dir, schema, id, merged, |v| built[v].take()).map(Some)
 }
