@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::distance::{dot, l2_squared, normalized};
-use super::frozen::{prefetch_rows, GraphData, Key, Layer};
+use super::frozen::{prefetch, prefetch_rows, GraphData, Key, Layer};
 use super::reach::connect_orphans;
 use super::visited::with_visited;
 use crate::schema::Metric;
@@ -422,6 +422,10 @@ impl<'a> Builder<'a> {
             while let Some(Reverse((Key(d), row))) = candidates.pop() {
                 if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
                     break;
+                }
+                // The next candidate's list loads while this one's neighbours are scored.
+                if let Some(Reverse((_, next))) = candidates.peek() {
+                    prefetch(self.slots(*next, layer));
                 }
                 self.read_links(row, layer, hood);
                 prefetch_rows(self.points, self.dim, hood);

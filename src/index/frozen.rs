@@ -466,6 +466,10 @@ impl FrozenGraph {
                 if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
                     break;
                 }
+                // The next candidate's list offsets load while this one's neighbours are scored.
+                if let Some(Reverse((_, next))) = candidates.peek() {
+                    prefetch(&l0_offsets[*next as usize..*next as usize + 2]);
+                }
                 let (from, to) = (
                     l0_offsets[row as usize] as usize,
                     l0_offsets[row as usize + 1] as usize,
@@ -500,20 +504,30 @@ impl FrozenGraph {
 /// Asks the CPU to start loading the vectors of a neighbourhood before they are scored.
 #[inline]
 pub(crate) fn prefetch_rows(vectors: &[f32], dim: usize, rows: &[u32]) {
-    #[cfg(target_arch = "x86_64")]
     for &r in rows {
-        if let Some(v) = vectors.get(r as usize * dim) {
-            // SAFETY: prefetching is a hint that cannot fault; the pointer is in bounds anyway.
+        if let Some(v) = vectors.get(r as usize * dim..(r as usize + 1) * dim) {
+            prefetch(v);
+        }
+    }
+}
+
+/// Asks the CPU to start loading every cache line of `data`. A 50-d vector spans four lines;
+/// fetching only the first left the scoring of the other three waiting on memory.
+#[inline]
+pub(crate) fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = data.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(data);
+        for line in (0..bytes).step_by(64) {
+            // SAFETY: prefetching is a hint that cannot fault; the address is inside `data`.
             unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    (v as *const f32).cast::<i8>(),
-                    std::arch::x86_64::_MM_HINT_T0,
-                )
+                std::arch::x86_64::_mm_prefetch(start.add(line), std::arch::x86_64::_MM_HINT_T0)
             };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (vectors, dim, rows);
+    let _ = data;
 }
 
 /// A totally ordered f32 for heaps.
