@@ -1,6 +1,8 @@
 //! The `stratavec` binary, run as scripts run it: every subcommand, failing ones included, with
 //! the `--json` output parsed and checked.
 
+#![cfg(feature = "cli")]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
