@@ -24,7 +24,7 @@ pub mod wal;
 
 pub use collection::{
     Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, MergePolicy,
-    OpenOptions, OpenReport, Problem, VerifyReport,
+    OpenOptions, OpenReport, Problem, ScanCursor, ScanOptions, ScanPage, VerifyReport,
 };
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};

@@ -233,7 +233,7 @@ impl Collection {
         }
     }
 
-    fn projection(
+    pub(super) fn projection(
         &self,
         output_fields: Option<&[String]>,
         include_vector: bool,

@@ -132,6 +132,15 @@ pub(crate) fn decode_block(path: &Path, bytes: &[u8], schema: &CollectionSchema)
         .map_err(|e| bad(format!("forward block does not decode: {e}")))?;
     let doc_ids =
         u64s(&wire.doc_ids).ok_or_else(|| bad("doc id bytes not a multiple of 8".into()))?;
+    // Rows are written in ascending doc-id order; scans and lookups rely on it.
+    if let Some(row) = doc_ids.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(bad(format!(
+            "doc ids are not ascending at row {}: {} then {}",
+            row + 1,
+            doc_ids[row],
+            doc_ids[row + 1]
+        )));
+    }
     let ends = u64s(&wire.pk_ends).ok_or_else(|| bad("pk offsets not a multiple of 8".into()))?;
     if ends.last().copied().unwrap_or(0) != wire.pk_bytes.len() as u64 {
         return Err(bad(format!(
@@ -186,4 +195,34 @@ pub(crate) fn decode_block(path: &Path, bytes: &[u8], schema: &CollectionSchema)
         }
     }
     Ok(block)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::schema::VectorSchema;
+    use crate::segment::block::Row;
+    use crate::segment::vector::Vector;
+
+    #[test]
+    fn doc_ids_out_of_order_are_refused() {
+        let schema = CollectionSchema::new("s").vector(VectorSchema::new("v", 2));
+        let mut block = Block::new(&schema);
+        for (doc_id, pk) in [(5, "a"), (3, "b")] {
+            let row = Row {
+                pk: pk.into(),
+                fields: Vec::new(),
+                vectors: vec![Vector(vec![1.0, 0.0])],
+            };
+            block.push(doc_id, row);
+        }
+        let bytes = encode_block(&block).unwrap();
+        let err = decode_block(Path::new("0.fwd"), &bytes, &schema).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("0.fwd") && text.contains("not ascending at row 1"),
+            "{text}"
+        );
+    }
 }
