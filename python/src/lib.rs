@@ -46,6 +46,20 @@ pyo3::create_exception!(
 fn to_py(e: Error) -> PyErr {
     match e {
         Error::InvalidArgument(msg) => PyValueError::new_err(msg),
+        // zvec words primary-key errors `Invalid doc: id[<preview>] <reason>`.
+        Error::InvalidDoc { pk, reason } if reason.starts_with("id ") => {
+            let rest = &reason[3..];
+            if pk.is_empty() {
+                PyValueError::new_err(format!("Invalid doc: id {rest}"))
+            } else {
+                let cut = pk.chars().count() >= 32 && rest.starts_with("exceeds");
+                PyValueError::new_err(format!(
+                    "Invalid doc: id[{}{}] {rest}",
+                    pk.escape_debug(),
+                    if cut { "..." } else { "" }
+                ))
+            }
+        }
         e @ (Error::InvalidDoc { .. }
         | Error::InvalidFilter { .. }
         | Error::CollectionNotFound(_)
@@ -309,7 +323,15 @@ fn vector_of(name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
 fn doc_from_py(schema: &CollectionSchema, obj: &Bound<'_, PyAny>, partial: bool) -> PyResult<Doc> {
     let id = obj.getattr("id")?;
     let pk = match id.cast::<PyString>() {
-        Ok(s) => s.to_str()?.to_string(),
+        Ok(s) => match s.to_str() {
+            Ok(s) => s.to_string(),
+            Err(_) => {
+                return Err(PyValueError::new_err(format!(
+                    "Invalid doc: id[{}] is not valid UTF-8",
+                    s.repr()?
+                )))
+            }
+        },
         Err(_) => {
             return Err(PyTypeError::new_err(format!(
                 "Doc id must be str, got {}",
@@ -473,7 +495,23 @@ impl NativeCollection {
 
     fn docs(&self, docs: &Bound<'_, PyAny>, partial: bool) -> PyResult<Vec<Doc>> {
         docs.try_iter()?
-            .map(|d| doc_from_py(&self.schema, &d?, partial))
+            .enumerate()
+            .map(|(i, d)| {
+                // Which document of the batch failed to convert, as zvec says it.
+                doc_from_py(&self.schema, &d?, partial).map_err(|e| {
+                    Python::attach(|py| {
+                        let kind = e.get_type(py);
+                        let msg = format!("{} (document at index {i})", e.value(py));
+                        if kind.is(py.get_type::<PyTypeError>()) {
+                            PyTypeError::new_err(msg)
+                        } else if kind.is(py.get_type::<PyValueError>()) {
+                            PyValueError::new_err(msg)
+                        } else {
+                            e
+                        }
+                    })
+                })
+            })
             .collect()
     }
 

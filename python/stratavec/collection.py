@@ -8,7 +8,7 @@ import warnings
 from typing import Any, Optional, Union, overload
 
 from . import _native
-from .doc import Doc, GroupResult, Query, ReRanker, RrfReRanker, WeightedReRanker
+from .doc import Doc, GroupByQuery, GroupResult, Query, ReRanker, RrfReRanker, WeightedReRanker
 from .param import CollectionOption, HnswIndexParam, HnswQueryParam, OptimizeOption
 from .schema import CollectionSchema, CollectionStats, FieldSchema
 from .typing import Status, StatusCode
@@ -325,6 +325,14 @@ class Collection:
                                           topk_per_group, filter or None, ef, output_fields,
                                           include_vector)
         return [GroupResult(group_by_value=v, docs=_from_tuples(d)) for v, d in groups]
+
+    def groupby_query(self, query: GroupByQuery) -> list[GroupResult]:
+        """Newer zvec releases' spelling of ``group_by_query``, with a ``GroupByQuery``."""
+        q = Query(query.field_name, id=query.id, vector=query.vector, param=query.param)
+        return self.group_by_query(q, query.group_by_field_name, query.group_count,
+                                   query.group_topk, filter=query.filter,
+                                   include_vector=query.include_vector,
+                                   output_fields=query.output_fields)
 
     # ---- what stratavec does not have ------------------------------------------------------
     def create_index(self, field_name: str, index_param: Any, option: Any = None) -> None:

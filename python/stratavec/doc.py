@@ -8,7 +8,7 @@ from typing import Any, Optional, Union
 
 from .param import HnswQueryParam
 
-__all__ = ["Doc", "DocList", "GroupResult", "Query", "VectorQuery", "Fts", "ReRanker",
+__all__ = ["Doc", "DocList", "GroupByQuery", "GroupResult", "Query", "VectorQuery", "Fts", "ReRanker",
            "RrfReRanker", "WeightedReRanker"]
 
 
@@ -114,6 +114,29 @@ class GroupResult:
 
     group_by_value: str
     docs: list
+
+    def __getitem__(self, key: str):
+        """``group["group_by_value"]`` / ``group["docs"]`` (newer zvec releases)."""
+        if key not in ("group_by_value", "docs"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class GroupByQuery:
+    """The grouped query of newer zvec releases (``Collection.groupby_query``); the same as
+    ``Collection.group_by_query`` with its arguments in one object."""
+
+    field_name: str
+    group_by_field_name: str
+    id: Optional[str] = None
+    vector: Any = None
+    param: Optional[HnswQueryParam] = None
+    filter: Optional[str] = None
+    group_count: int = 2
+    group_topk: int = 3
+    include_vector: bool = False
+    output_fields: Optional[list] = None
 
 
 @dataclass(frozen=True)

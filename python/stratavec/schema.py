@@ -39,6 +39,12 @@ SUPPORT_VECTOR_DATA_TYPE = [
 ]
 
 
+def _fmt_name(name: str) -> str:
+    """A name as error messages show it: escaped, and cut after 32 characters."""
+    shown = name.encode("unicode_escape").decode("ascii")
+    return shown[:32] + "..." if len(shown) > 32 else shown
+
+
 def _check_name(name: Any, what: str = "field") -> None:
     if name is None or not isinstance(name, str):
         raise ValueError(f"Invalid schema: {what} name must be str, got {type(name).__name__}")
@@ -148,6 +154,8 @@ class VectorSchema:
         index_param: Optional[Union[HnswIndexParam, FlatIndexParam]] = None,
     ) -> None:
         _check_name(name)
+        if dimension is None:  # documented as None-able (sparse vectors)
+            dimension = 0
         if not isinstance(dimension, int) or isinstance(dimension, bool) or dimension < 0:
             raise ValueError("Invalid schema: vector's dimension must be >= 0")
         if data_type not in SUPPORT_VECTOR_DATA_TYPE:
@@ -248,13 +256,13 @@ class CollectionSchema:
         for f in self._fields:
             if f.name in seen:
                 raise ValueError(
-                    f"Invalid schema: duplicate field name {f.name}: field names must be unique"
+                    f"Invalid schema: duplicate field name {_fmt_name(f.name)}: field names must be unique"
                 )
             seen.add(f.name)
         for v in self._vectors:
             if v.name in seen:
                 raise ValueError(
-                    f"Invalid schema: duplicate vector name {v.name}, vector names must be unique "
+                    f"Invalid schema: duplicate vector name {_fmt_name(v.name)}, vector names must be unique "
                     "(conflicts with existing field or vector)"
                 )
             seen.add(v.name)
