@@ -61,7 +61,17 @@ from .param import (
     VamanaQueryParam,
 )
 from .schema import CollectionSchema, CollectionStats, FieldSchema, VectorSchema
-from .typing import DataType, IndexType, MetricType, QuantizeType, Status, StatusCode
+from .typing import (
+    DataType,
+    IndexType,
+    IOBackendType,
+    LogLevel,
+    LogType,
+    MetricType,
+    QuantizeType,
+    Status,
+    StatusCode,
+)
 
 __version__ = "0.1.0"
 
@@ -89,6 +99,16 @@ def verify(path: str) -> dict:
         "files": files,
         "problems": [{"path": p, "offset": o, "reason": r} for p, o, r in problems],
     }
+
+
+def io_backend_type() -> IOBackendType:
+    """zvec's I/O backend query: stratavec reads files with plain reads and memory maps."""
+    return IOBackendType.PREAD
+
+
+def io_backend_description() -> str:
+    """A description of the I/O backend."""
+    return "pread and mmap (std::fs, memmap2)"
 
 
 def kernel_name() -> str:
@@ -120,6 +140,7 @@ __all__ = [
     "HnswQueryParam",
     "HnswRabitqIndexParam",
     "HnswRabitqQueryParam",
+    "IOBackendType",
     "IVFIndexParam",
     "IVFQueryParam",
     "IndexOption",
@@ -128,6 +149,8 @@ __all__ = [
     "IvfRabitqIndexParam",
     "IvfRabitqQueryParam",
     "LockError",
+    "LogLevel",
+    "LogType",
     "MAX_BATCH",
     "MetricType",
     "OptimizeOption",
@@ -146,6 +169,8 @@ __all__ = [
     "WeightedReRanker",
     "create_and_open",
     "init",
+    "io_backend_description",
+    "io_backend_type",
     "kernel_name",
     "open",
     "verify",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import json
 
-__all__ = ["DataType", "IndexType", "MetricType", "QuantizeType", "Status", "StatusCode"]
+__all__ = ["DataType", "IOBackendType", "IndexType", "LogLevel", "LogType", "MetricType",
+           "QuantizeType", "Status", "StatusCode"]
 
 
 class _ZEnum(enum.Enum):
@@ -93,6 +94,33 @@ class QuantizeType(_ZEnum):
     UNIFORM_UINT7 = 5
     UNIFORM_UINT8 = 6
     UNIFORM_UINT4 = 7
+
+
+class IOBackendType(_ZEnum):
+    """zvec's I/O backends (for DiskANN). stratavec reads with plain reads and memory maps:
+    ``io_backend_type()`` is ``PREAD``."""
+
+    PREAD = 0
+    LIBAIO = 1
+    IO_URING = 2
+    WINDOWS_OVERLAPPED = 3
+
+
+class LogLevel(_ZEnum):
+    """zvec's log levels (accepted by ``init``; stratavec does not log)."""
+
+    DEBUG = 0
+    INFO = 1
+    WARN = 2
+    ERROR = 3
+    FATAL = 4
+
+
+class LogType(_ZEnum):
+    """zvec's log destinations (accepted by ``init``; stratavec does not log)."""
+
+    CONSOLE = 0
+    FILE = 1
 
 
 class StatusCode(_ZEnum):
