@@ -48,6 +48,10 @@ def _fmt_name(name: str) -> str:
 def _check_name(name: Any, what: str = "field") -> None:
     if name is None or not isinstance(name, str):
         raise ValueError(f"Invalid schema: {what} name must be str, got {type(name).__name__}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"Invalid schema: {what} name[{name!r}] is not valid UTF-8") from None
 
 
 class FieldSchema:

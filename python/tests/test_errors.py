@@ -17,7 +17,7 @@ def vdoc(pk="x", v=(1, 0, 0, 0), **fields):
 @pytest.mark.parametrize("bad, exc, match", [
     (lambda: vdoc(v=(1, 2, 3)), ValueError, r"Invalid doc\[x\]: field\[v\] dimension mismatch, expected 4 but got 3"),
     (lambda: vdoc(v=()), ValueError, "dimension mismatch"),
-    (lambda: vdoc(n="str"), TypeError, r"Field 'n': expected INT64, got <class 'str'>"),
+    (lambda: vdoc(n="str"), TypeError, r"Field 'n': expected INT64, got <class 'str'> \(document at index 1\)"),
     (lambda: vdoc(n=1.5), TypeError, "expected INT64, got <class 'float'>"),
     (lambda: vdoc(n=2**63), TypeError, "expected INT64"),
     (lambda: vdoc(n=None), ValueError, "Field 'n': expected non-nullable type"),
@@ -185,6 +185,14 @@ def test_schema_construction_errors():
         zvec.CollectionSchema("c", vectors=[1])
     with pytest.raises(ValueError, match="vector index params"):
         zvec.FieldSchema("a", T.INT32, index_param=zvec.HnswIndexParam())
+    with pytest.raises(ValueError, match=r"field name\['\\ud800'\] is not valid UTF-8"):
+        zvec.FieldSchema("\ud800", T.INT32)
+
+
+def test_surrogate_id_is_a_value_error_naming_the_document(coll):
+    with pytest.raises(ValueError, match=r"^Invalid doc: id\['\\ud800'\] is not valid UTF-8 \(document at index 1\)$"):
+        coll.insert([doc(1), zvec.Doc("\ud800", vectors={"v": [1, 0, 0, 0]}, fields={"n": 1})])
+    assert coll.stats.doc_count == 0
 
 
 @pytest.mark.parametrize("make, feature", [
