@@ -81,7 +81,17 @@ MAX_BATCH: int = _native.MAX_BATCH
 
 def init(**kwargs: object) -> None:
     """zvec's global configuration (logging, thread pools, memory limit). stratavec has no
-    global state to configure: accepted and ignored, so that zvec programs run unchanged."""
+    global state to configure: the call is accepted so that zvec programs run unchanged, and
+    each setting passed is named in a ``RuntimeWarning`` (it has no effect here)."""
+    if kwargs:
+        import warnings
+
+        warnings.warn(
+            "stratavec.init ignores " + ", ".join(sorted(kwargs)) + ": stratavec has no global "
+            "configuration (threads follow the machine's cores; there is no memory limit)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def verify(path: str) -> dict:

@@ -227,3 +227,15 @@ def test_unsupported_features_name_themselves(make, feature):
 def test_unsupported_collection_calls(coll, call, feature):
     with pytest.raises(NotImplementedError, match=feature):
         call(coll)
+
+
+def test_init_names_the_settings_it_ignores():
+    import warnings
+
+    import stratavec as zvec
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zvec.init()  # nothing passed, nothing to warn about
+    with pytest.warns(RuntimeWarning, match="memory_limit_mb"):
+        zvec.init(memory_limit_mb=512)
