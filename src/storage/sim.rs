@@ -192,9 +192,26 @@ impl State {
 }
 
 /// The power-loss simulator: a [`Storage`] held in memory. Clones share the same file system.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct SimStorage {
     state: Arc<Mutex<State>>,
+    /// A clone belongs to the "process" that took it: after a [`SimStorage::crash`] every
+    /// operation through it fails, as a killed process does nothing more. Without this, the
+    /// background threads of a collection leaked with `mem::forget` (the tests' kill) could
+    /// go on renaming and removing files after the simulated power loss. `None` for the
+    /// handle made by [`SimStorage::new`], which the test itself keeps.
+    fence: Option<u64>,
+}
+
+impl Clone for SimStorage {
+    /// A handle for one "process": it works until the next crash.
+    fn clone(&self) -> Self {
+        let generation = self.state.lock().generation;
+        SimStorage {
+            state: self.state.clone(),
+            fence: Some(generation),
+        }
+    }
 }
 
 impl fmt::Debug for SimStorage {
@@ -301,6 +318,11 @@ impl SimStorage {
         f: impl FnOnce(&mut State) -> io::Result<T>,
     ) -> Result<T> {
         let mut st = self.state.lock();
+        if self.fence.is_some_and(|g| g != st.generation) {
+            let gone =
+                io::Error::other("simulated crash: the process that held this handle is gone");
+            return Err(Error::io(op, path, gone));
+        }
         st.admit(class)
             .and_then(|()| f(&mut st))
             .map_err(|e| Error::io(op, path, e))
@@ -454,6 +476,10 @@ impl Storage for SimStorage {
         let key = normalize(path);
         {
             let mut st = self.state.lock();
+            if self.fence.is_some_and(|g| g != st.generation) {
+                let gone = io::Error::other("simulated crash: the process is gone");
+                return Err(Error::io("lock", path, gone));
+            }
             let entry = st.locks.entry(key.clone()).or_default();
             let conflict = match mode {
                 LockMode::Shared => entry.1,
@@ -573,5 +599,32 @@ impl StorageFile for SimFile {
             inode.dirty_from = inode.live.len();
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// What a killed process held stops working at the crash; the test's own handle and
+    /// handles taken after it go on.
+    #[test]
+    fn a_crash_fences_off_the_handles_taken_before_it() {
+        let sim = SimStorage::new();
+        sim.create_dir_all(Path::new("/d")).unwrap();
+        let before = sim.clone();
+        let f = before.create(Path::new("/d/a")).unwrap();
+        f.append(b"x").unwrap();
+        f.sync().unwrap();
+        before.sync_dir(Path::new("/d")).unwrap();
+        sim.crash();
+        assert!(before.remove(Path::new("/d/a")).is_err());
+        assert!(before.rename(Path::new("/d/a"), Path::new("/d/b")).is_err());
+        assert!(before.lock(Path::new("/d/LOCK"), LockMode::Exclusive).is_err());
+        assert_eq!(sim.read(Path::new("/d/a")).unwrap(), b"x");
+        let after = sim.clone();
+        after.remove(Path::new("/d/a")).unwrap();
+        assert!(!sim.exists(Path::new("/d/a")).unwrap());
     }
 }
