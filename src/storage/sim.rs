@@ -621,7 +621,9 @@ mod tests {
         sim.crash();
         assert!(before.remove(Path::new("/d/a")).is_err());
         assert!(before.rename(Path::new("/d/a"), Path::new("/d/b")).is_err());
-        assert!(before.lock(Path::new("/d/LOCK"), LockMode::Exclusive).is_err());
+        assert!(before
+            .lock(Path::new("/d/LOCK"), LockMode::Exclusive)
+            .is_err());
         assert_eq!(sim.read(Path::new("/d/a")).unwrap(), b"x");
         let after = sim.clone();
         after.remove(Path::new("/d/a")).unwrap();
