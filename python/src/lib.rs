@@ -17,8 +17,8 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use stratavec::wal::FlushPolicy;
 use stratavec::{
     Collection, CollectionOptions, CollectionSchema, DataType, Doc, DocStatus, Error, FetchOptions,
-    FieldSchema, GroupBy, IndexKind, Metric, OpenOptions, Query, ReRanker, ScalarIndex, Value,
-    VectorSchema,
+    FieldSchema, GroupBy, IndexKind, Metric, OpenOptions, Query, ReRanker, ScalarIndex, ScanCursor,
+    ScanOptions, Value, VectorSchema,
 };
 
 pyo3::create_exception!(
@@ -683,6 +683,42 @@ impl NativeCollection {
         };
         let docs = py.detach(|| c.fetch_with(&ids, &options)).map_err(to_py)?;
         docs_to_py(py, &self.schema, &docs)
+    }
+
+    /// One page of a scan in doc-id order: `(docs, next)`, where `next` is the cursor token
+    /// of the following page or `None` at the end.
+    #[pyo3(signature = (filter=None, output_fields=None, include_vector=true, limit=1000, cursor=None))]
+    fn scan<'py>(
+        &self,
+        py: Python<'py>,
+        filter: Option<String>,
+        output_fields: Option<Vec<String>>,
+        include_vector: bool,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<(Bound<'py, PyList>, Option<String>)> {
+        let c = self.get()?;
+        let options = ScanOptions {
+            filter,
+            output_fields,
+            include_vector,
+            limit,
+        };
+        let cursor = cursor
+            .as_deref()
+            .map(ScanCursor::from_token)
+            .transpose()
+            .map_err(to_py)?;
+        let page = py.detach(|| c.scan(&options, cursor)).map_err(to_py)?;
+        let docs = docs_to_py(py, &self.schema, &page.docs)?;
+        Ok((docs, page.next.map(|n| n.to_token())))
+    }
+
+    /// How many live documents match `filter` (all when `None`).
+    #[pyo3(signature = (filter=None))]
+    fn count(&self, py: Python<'_>, filter: Option<String>) -> PyResult<u64> {
+        let c = self.get()?;
+        py.detach(|| c.count(filter.as_deref())).map_err(to_py)
     }
 
     /// zvec's query: `routes` is a list of `(field, vector, id)`; `reranker` is

@@ -43,6 +43,15 @@ class NativeCollection:
     def fetch(
         self, ids: Sequence[str], output_fields: Optional[Sequence[str]] = None, include_vector: bool = True
     ) -> list[DocTuple]: ...
+    def scan(
+        self,
+        filter: Optional[str] = None,
+        output_fields: Optional[Sequence[str]] = None,
+        include_vector: bool = True,
+        limit: int = 1000,
+        cursor: Optional[str] = None,
+    ) -> tuple[list[DocTuple], Optional[str]]: ...
+    def count(self, filter: Optional[str] = None) -> int: ...
     def query(
         self,
         routes: Sequence[Route],

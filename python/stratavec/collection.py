@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Optional, Union, overload
+from typing import Any, Iterator, Optional, Union, overload
 
 from . import _native
 from .doc import Doc, GroupByQuery, GroupResult, Query, ReRanker, RrfReRanker, WeightedReRanker
@@ -358,9 +358,26 @@ class Collection:
         raise NotImplementedError("alter_column (column DDL) is not supported by stratavec")
 
     def iter_docs(self, *, output_fields: Optional[list[str]] = None,
-                  include_vector: bool = True) -> Any:
-        """Not supported yet: use ``query(topk=...)`` with no vector to scan."""
-        raise NotImplementedError("iter_docs is not supported by stratavec")
+                  include_vector: bool = True, filter: Optional[str] = None,
+                  batch_size: int = 1000) -> Iterator[Doc]:
+        """Every live document (matching ``filter``, a stratavec addition) in insertion order,
+        read ``batch_size`` at a time. Each document comes once; documents written after the
+        iteration began are not returned, and documents deleted or replaced while it runs are
+        left out of later batches."""
+        self._check()
+        cursor: Optional[str] = None
+        while True:
+            tuples, cursor = self._obj.scan(filter, output_fields, include_vector, batch_size,
+                                            cursor)
+            for t in tuples:
+                yield Doc._from_tuple(t)
+            if cursor is None:
+                return
+
+    def count(self, filter: Optional[str] = None) -> int:
+        """stratavec: how many live documents match ``filter`` (all when ``None``)."""
+        self._check()
+        return self._obj.count(filter)
 
     def query_internal_ids(self, *args: Any, **kwargs: Any) -> Any:
         """Not supported: stratavec has no stable internal ids."""

@@ -247,3 +247,23 @@ def test_all_scalar_types_round_trip(path):
     p = c.schema.vector("v").index_param
     assert isinstance(p, zvec.FlatIndexParam) and p.metric_type == zvec.MetricType.IP
     c.close()
+
+
+def test_iter_docs_reads_every_live_document_once_in_insertion_order(coll):
+    coll.insert([doc(i) for i in range(25)])
+    coll.flush()
+    coll.insert([doc(i) for i in range(25, 40)])
+    coll.upsert(doc(3, s="moved"))  # a replaced document moves to the end
+    coll.delete(["d7"])
+    want = [f"d{i}" for i in range(40) if i not in (3, 7)] + ["d3"]
+    got = list(coll.iter_docs(batch_size=6))
+    assert [d.id for d in got] == want
+    assert got[-1].fields["s"] == "moved"
+    assert got[0].vectors["v"] == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    bare = list(coll.iter_docs(output_fields=["n"], include_vector=False, filter="n >= 30"))
+    assert [d.id for d in bare] == [f"d{i}" for i in range(30, 40)]
+    assert all(not d.vectors and set(d.fields) == {"n"} for d in bare)
+    assert coll.count() == 39
+    assert coll.count("n >= 30") == 10
+    with pytest.raises(ValueError):
+        list(coll.iter_docs(batch_size=0))

@@ -221,7 +221,6 @@ def test_unsupported_features_name_themselves(make, feature):
     (lambda c: c.add_column(zvec.FieldSchema("z", zvec.DataType.INT32), "n*2"), "add_column"),
     (lambda c: c.drop_column("n"), "drop_column"),
     (lambda c: c.alter_column("n", "m"), "alter_column"),
-    (lambda c: c.iter_docs(), "iter_docs"),
     (lambda c: c.query_internal_ids(zvec.Query("v", vector=[1, 0, 0, 0])), "query_internal_ids"),
 ])
 def test_unsupported_collection_calls(coll, call, feature):
