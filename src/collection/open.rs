@@ -123,13 +123,7 @@ impl Collection {
                 read_only: options.read_only,
                 applied_seq: applied,
             };
-            let elsewhere = |doc_id: u64| {
-                let blocks = sealed
-                    .iter()
-                    .map(|s| &s.block)
-                    .chain(recovered.iter().map(|s| &s.rows));
-                state::locate(blocks, doc_id).map(|(b, i)| b.row(i))
-            };
+            let elsewhere = |doc_id: u64| state::replayed_row(&sealed, &recovered, doc_id);
             let r = Segment::recover(&storage, path, id, &schema, &recover, &mut ids, &elsewhere)?;
             applied = applied.max(r.segment.last_seq);
             if let Some(wal) = r.segment.wal() {

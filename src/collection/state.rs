@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::doc::DocStatus;
 use crate::error::{Error, Result};
 use crate::query::plan::{Graph, Part};
-use crate::segment::{Batch, Block, DeleteSet, IdTracker, SealedSegment, Segment};
+use crate::segment::{Batch, Block, DeleteSet, IdTracker, Row, SealedSegment, Segment};
 use crate::wal::Op;
 
 /// A writing segment rotated out, waiting in memory for its background persist, with what the
@@ -109,6 +109,20 @@ impl State {
     pub(crate) fn stored_rows(&self) -> u64 {
         self.blocks().map(|b| b.len() as u64).sum()
     }
+}
+
+/// The stored row `doc_id` among the persisted segments and the segments replayed so far:
+/// what a replayed update merges into (open and verify replay the same way).
+pub(crate) fn replayed_row(
+    sealed: &[Arc<SealedSegment>],
+    recovered: &[Segment],
+    doc_id: u64,
+) -> Option<Row> {
+    let blocks = sealed
+        .iter()
+        .map(|s| &s.block)
+        .chain(recovered.iter().map(|s| &s.rows));
+    locate(blocks, doc_id).map(|(b, i)| b.row(i))
 }
 
 /// The block among `blocks` holding `doc_id`, and the row's position in it.

@@ -230,13 +230,7 @@ impl Collection {
                 read_only: true,
                 applied_seq: applied,
             };
-            let elsewhere = |doc_id: u64| {
-                let blocks = sealed
-                    .iter()
-                    .map(|s| &s.block)
-                    .chain(recovered.iter().map(|s| &s.rows));
-                super::state::locate(blocks, doc_id).map(|(b, i)| b.row(i))
-            };
+            let elsewhere = |doc_id: u64| super::state::replayed_row(&sealed, &recovered, doc_id);
             match Segment::recover(&storage, path, id, schema, &recover, &mut ids, &elsewhere) {
                 Ok(r) => {
                     applied = applied.max(r.segment.last_seq);
