@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::collection::fuzz_manifest;
 use crate::index::frozen::FrozenGraph;
 use crate::schema::{CollectionSchema, Metric};
-use crate::segment::{decode_block, rules, Batch, DeleteSet};
+use crate::segment::{columns, decode_block, rules, Batch, DeleteSet, ForwardFile, Rows};
 use crate::storage::{envelope, Mapped};
 use crate::wal::{reader, WalRecord};
 
@@ -30,11 +30,61 @@ pub fn delete_file(bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A whole `.fwd` file (envelope included), checked against `schema`.
+/// A whole `.fwd` file of either layout, checked against `schema` completely (every section
+/// of a version-2 file, as `verify` does; an open checks them on first use).
 pub fn forward_file(bytes: &[u8], schema: &CollectionSchema) -> Result<(), String> {
-    decode_block(Path::new(PATH), bytes, schema)
+    let path = Path::new(PATH);
+    if columns::is_v2(bytes) {
+        return ForwardFile::open(path, Mapped::from_bytes(bytes), schema)
+            .and_then(|file| {
+                file.check_all(schema)?;
+                // A lookup of every stored pk finds its row.
+                let rows = Rows::of_file(&file)?;
+                for i in 0..rows.len() {
+                    if !file.rows_with_key(rows.pk(i))?.contains(&i) {
+                        return Err(crate::Error::corrupted(path, 0, "key not found"));
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string());
+    }
+    decode_block(path, bytes, schema)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Recomputes every checksum of a version-2 forward file (sections, table, header) where the
+/// table still locates the sections inside the file.
+pub fn reseal_forward(bytes: &mut [u8]) {
+    const HEADER: usize = 64;
+    const ENTRY: usize = 32;
+    if bytes.len() < HEADER {
+        return;
+    }
+    let word = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let long = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let sections = (word(bytes, 12) as usize).min(1024);
+    let table_end = HEADER + sections * ENTRY;
+    if table_end <= bytes.len() {
+        for i in 0..sections {
+            let e = HEADER + i * ENTRY;
+            let (off, len) = (long(bytes, e + 8), long(bytes, e + 16));
+            let end = off.checked_add(len).filter(|&x| x <= bytes.len() as u64);
+            if let Some(end) = end {
+                let crc = crc32c::crc32c(&bytes[off as usize..end as usize]);
+                bytes[e + 24..e + 28].copy_from_slice(&crc.to_le_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&bytes[HEADER..table_end]);
+        bytes[40..44].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A whole graph file for a segment of `rows` rows, with sanity checks (degree bounds for `m`,

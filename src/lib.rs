@@ -24,7 +24,8 @@ pub mod wal;
 
 pub use collection::{
     Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, MergePolicy,
-    OpenOptions, OpenReport, Problem, ScanCursor, ScanOptions, ScanPage, VerifyReport,
+    OpenOptions, OpenReport, Problem, ScanCursor, ScanOptions, ScanPage, SegmentStats,
+    VerifyReport,
 };
 pub use doc::{Doc, DocStatus, Value};
 pub use error::{Error, Result};

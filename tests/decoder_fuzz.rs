@@ -162,6 +162,7 @@ fn seeds_decode() {
     fuzz::manifest_payload(&seed("manifest.payload")).unwrap();
     fuzz::delete_file(&seed("del")).unwrap();
     fuzz::forward_file(&seed("fwd"), &schema()).unwrap();
+    fuzz::forward_file(&seed("fwd2"), &schema()).unwrap();
     fuzz::graph_file(&seed("graph"), Metric::Cosine, ROWS, M).unwrap();
     assert!(fuzz::wal_image(&seed("wal"), &schema()).unwrap() >= 4);
 }
@@ -188,6 +189,14 @@ proptest! {
         limit_memory();
         let mut bytes = mutate(seed("fwd"), 24, &muts);
         fuzz::reseal_envelope(&mut bytes);
+        let _ = fuzz::forward_file(&bytes, &schema());
+    }
+
+    #[test]
+    fn forward_store_v2_decoder(muts in proptest::collection::vec(mutation(), 1..6)) {
+        limit_memory();
+        let mut bytes = mutate(seed("fwd2"), 12, &muts);
+        fuzz::reseal_forward(&mut bytes);
         let _ = fuzz::forward_file(&bytes, &schema());
     }
 
@@ -266,7 +275,9 @@ fn write_seed_corpus() {
         panic!("not found");
     };
     let copy = |from: PathBuf, to: &str| std::fs::copy(from, out.join(to)).unwrap();
-    copy(find(&|p| p.ends_with("0/0.fwd")), "fwd");
+    // `fwd` is a file of the first layout (version 1), kept as it was written; a regenerated
+    // corpus writes the current layout as `fwd2`.
+    copy(find(&|p| p.ends_with("0/0.fwd")), "fwd2");
     copy(find(&|p| p.ends_with("0/v.0.graph")), "graph");
     copy(find(&|p| p.extension().is_some_and(|e| e == "wal")), "wal");
     copy(

@@ -38,13 +38,13 @@ fn doc(i: usize) -> Doc {
         .set("n", i as i64)
         .vector("v", vector(i))
         .vector("flat", vec![1.0, i as f32]);
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         d = d.set("name", format!("name {i}"));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         d = d.set("tags", vec!["a".to_string(), format!("t{}", i % 7)]);
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         d = d.set("w", i as f32 * 0.5);
     }
     d
@@ -127,7 +127,7 @@ fn check_all(c: &Collection) {
         )
         .unwrap();
     let want_tagged: Vec<String> = (0..ROWS)
-        .filter(|&i| i % 5 == 0 && i % 7 == 3 && expected(i).is_some())
+        .filter(|&i| i.is_multiple_of(5) && i % 7 == 3 && expected(i).is_some())
         .map(|i| format!("pk-{i:04}"))
         .collect();
     let mut got_tagged: Vec<String> = tagged.into_iter().map(|d| d.pk).collect();

@@ -57,7 +57,7 @@ pub(crate) use manifest::fuzz_payload as fuzz_manifest;
 pub use open::OpenReport;
 pub use options::{CollectionOptions, MergePolicy, OpenOptions};
 pub use scan::{ScanCursor, ScanOptions, ScanPage};
-pub use stats::{CollectionStats, GraphStats};
+pub use stats::{CollectionStats, GraphStats, SegmentStats};
 pub use validate::{MAX_BATCH, MAX_PK_BYTES};
 pub use verify::{Problem, VerifyReport};
 
@@ -281,13 +281,16 @@ impl Collection {
         inner.check_writable(&w)?;
         let keys: Vec<String> = {
             let st = inner.state.read();
-            st.blocks()
-                .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
-                .filter(|(b, i)| {
-                    !st.ids.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
-                })
-                .map(|(b, i)| b.pks[i].clone())
-                .collect()
+            let mut keys = Vec::new();
+            for rows in st.rows()? {
+                let columns = flat::filter_columns(filter, &rows)?;
+                for (i, &id) in rows.doc_ids.iter().enumerate() {
+                    if !st.ids.deleted.contains(id) && flat::matches(filter, &columns, i) {
+                        keys.push(rows.pk(i).to_string());
+                    }
+                }
+            }
+            keys
         };
         let n = keys.len();
         if n > 0 {

@@ -13,12 +13,13 @@ use rayon::prelude::*;
 use super::background::{self, Job, Workers};
 use super::commit::{self, Committed};
 use super::manifest::Manifest;
-use super::state::{self, Sealing, State};
+use super::state::{Sealing, State};
 use super::writer::{self, Publish, Writer};
 use super::{Collection, Inner, OpenOptions};
 use crate::error::{Error, Result};
 use crate::segment::{
-    fwd_name, wal_path, DeleteSet, GraphLoad, IdTracker, RecoverOptions, SealedSegment, Segment,
+    fwd_name, wal_path, DeleteSet, Elsewhere, GraphLoad, IdTracker, RecoverOptions, SealedSegment,
+    Segment,
 };
 use crate::storage::LockGuard;
 use crate::wal::RecoveryReport;
@@ -123,7 +124,11 @@ impl Collection {
                 read_only: options.read_only,
                 applied_seq: applied,
             };
-            let elsewhere = |doc_id: u64| state::replayed_row(&sealed, &recovered, doc_id);
+            let elsewhere = Elsewhere {
+                sealed: &sealed,
+                memory: recovered.iter().collect(),
+                schema: &schema,
+            };
             let r = Segment::recover(&storage, path, id, &schema, &recover, &mut ids, &elsewhere)?;
             applied = applied.max(r.segment.last_seq);
             if let Some(wal) = r.segment.wal() {

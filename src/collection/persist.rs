@@ -58,8 +58,10 @@ impl Inner {
             let st = self.state.read();
             match scope {
                 MergeScope::All => {
-                    let worth = st.sealed.len() > 1
-                        || st.sealed.iter().any(|s| s.deleted_rows(&dropped) > 0);
+                    let mut worth = st.sealed.len() > 1;
+                    for s in &st.sealed {
+                        worth = worth || s.deleted_rows(&dropped)? > 0;
+                    }
                     if worth {
                         st.sealed.clone()
                     } else {

@@ -16,15 +16,16 @@ pub(super) fn pick(
     let max = policy.max_segments.max(2);
     if sealed.len() > max {
         let mut by_size: Vec<&Arc<SealedSegment>> = sealed.iter().collect();
-        by_size.sort_by_key(|s| s.block.len());
+        by_size.sort_by_key(|s| s.len());
         let take = sealed.len() - max / 2 + 1;
         return by_size.into_iter().take(take).cloned().collect();
     }
     sealed
         .iter()
         .find(|s| {
-            let gone = s.deleted_rows(deleted);
-            gone > 0 && gone as f32 >= policy.max_deleted_fraction * s.block.len() as f32
+            // A segment whose doc ids cannot be read is left alone: reads report it.
+            let gone = s.deleted_rows(deleted).unwrap_or(0);
+            gone > 0 && gone as f32 >= policy.max_deleted_fraction * s.len() as f32
         })
         .cloned()
         .into_iter()

@@ -33,8 +33,8 @@ impl Collection {
             if !seen.insert(pk) {
                 continue;
             }
-            if let Some((block, i)) = st.live_row(pk) {
-                out.push(block.doc(&self.schema, i, &projection));
+            if let Some((rows, i)) = st.live_row(pk, &self.schema)? {
+                out.push(rows.doc(&self.schema, i, &projection)?);
             }
         }
         Ok(out)
@@ -67,15 +67,21 @@ impl Collection {
         let filter = filter.as_ref();
         let st = self.inner.state.read();
         match query.vectors.as_slice() {
-            [] => Ok(st
-                .blocks()
-                .flat_map(|b| (0..b.len()).map(move |i| (b, i)))
-                .filter(|(b, i)| {
-                    !st.ids.deleted.contains(b.doc_ids[*i]) && flat::matches(filter, b, *i)
-                })
-                .take(query.topk)
-                .map(|(b, i)| b.doc(&self.schema, i, &projection))
-                .collect()),
+            [] => {
+                let mut out = Vec::new();
+                'segments: for rows in st.rows()? {
+                    let columns = flat::filter_columns(filter, &rows)?;
+                    for (i, &id) in rows.doc_ids.iter().enumerate() {
+                        if out.len() == query.topk {
+                            break 'segments;
+                        }
+                        if !st.ids.deleted.contains(id) && flat::matches(filter, &columns, i) {
+                            out.push(rows.doc(&self.schema, i, &projection)?);
+                        }
+                    }
+                }
+                Ok(out)
+            }
             [route] => Ok(self
                 .route(&st, route, query.topk, query.ef, filter, &projection)?
                 .1),
@@ -126,10 +132,11 @@ impl Collection {
         let vector: &[f32] = match &route.source {
             VectorSource::Vector(x) => x,
             VectorSource::ById(pk) => {
-                let (block, i) = st.live_row(pk).ok_or_else(|| {
+                let (rows, i) = st.live_row(pk, &self.schema)?.ok_or_else(|| {
                     Error::InvalidArgument(format!("Document with id '{pk}' not found"))
                 })?;
-                by_id = block.vectors[v].get(i).to_vec();
+                let dim = vs.dimension;
+                by_id = rows.vectors(v)?[i * dim..(i + 1) * dim].to_vec();
                 &by_id
             }
         };
@@ -145,26 +152,25 @@ impl Collection {
                 "Invalid query: the vector has a NaN or infinite component".into(),
             ));
         }
-        let parts = st.parts(v);
+        let parts = st.parts(v, vs)?;
         let hits = plan::search(
             &parts,
             &st.ids.deleted,
             &self.schema,
             vs,
-            v,
             vector,
             k,
             ef,
             filter,
-        );
+        )?;
         let docs = hits
             .iter()
             .map(|h| {
-                let mut doc = parts[h.block].block.doc(&self.schema, h.row, projection);
+                let mut doc = parts[h.block].rows.doc(&self.schema, h.row, projection)?;
                 doc.score = h.score;
-                doc
+                Ok(doc)
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         Ok((vs.metric, docs))
     }
 
@@ -196,7 +202,7 @@ impl Collection {
                 fields.push(name.clone());
             }
         }
-        let live = self.inner.state.read().ids.live.len().max(1);
+        let live = self.inner.state.read().live_docs()?.max(1) as usize;
         let mut want = (group.group_count * group.topk_per_group * 4).min(MAX_TOPK);
         loop {
             q.topk = want.min(live).max(1);

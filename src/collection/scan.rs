@@ -155,14 +155,18 @@ impl Collection {
             Some(c) => (c.next, c.end),
             None => (0, st.ids.next_doc_id),
         };
-        let blocks: Vec<_> = st.blocks().collect();
-        // The smallest unread doc id of each block, smallest first.
-        let mut heads: BinaryHeap<Reverse<(u64, usize, usize)>> = blocks
+        let segments = st.rows()?;
+        let columns = segments
+            .iter()
+            .map(|rows| flat::filter_columns(filter, rows))
+            .collect::<Result<Vec<_>>>()?;
+        // The smallest unread doc id of each segment, smallest first.
+        let mut heads: BinaryHeap<Reverse<(u64, usize, usize)>> = segments
             .iter()
             .enumerate()
-            .filter_map(|(b, block)| {
-                let at = block.doc_ids.partition_point(|&d| d < start);
-                block.doc_ids.get(at).map(|&d| Reverse((d, b, at)))
+            .filter_map(|(b, rows)| {
+                let at = rows.doc_ids.partition_point(|&d| d < start);
+                rows.doc_ids.get(at).map(|&d| Reverse((d, b, at)))
             })
             .collect();
         let mut docs = Vec::new();
@@ -171,14 +175,14 @@ impl Collection {
             if doc_id >= end {
                 break;
             }
-            let block = blocks[b];
-            if let Some(&next) = block.doc_ids.get(at + 1) {
+            let rows = segments[b];
+            if let Some(&next) = rows.doc_ids.get(at + 1) {
                 heads.push(Reverse((next, b, at + 1)));
             }
-            if st.ids.deleted.contains(doc_id) || !flat::matches(filter, block, at) {
+            if st.ids.deleted.contains(doc_id) || !flat::matches(filter, &columns[b], at) {
                 continue;
             }
-            docs.push(block.doc(&self.schema, at, &projection));
+            docs.push(rows.doc(&self.schema, at, &projection)?);
             last = Some(doc_id);
             if docs.len() == options.limit {
                 break;
@@ -210,19 +214,20 @@ impl Collection {
         let filter = Filter::compile(&self.schema, filter.unwrap_or(""))?;
         let st = self.inner.state.read();
         let Some(filter) = filter.as_ref() else {
-            return Ok(st.ids.live.len() as u64);
+            return st.live_docs();
         };
-        let matching = st
-            .blocks()
-            .map(|block| {
-                (0..block.len())
-                    .filter(|&i| {
-                        !st.ids.deleted.contains(block.doc_ids[i])
-                            && flat::matches(Some(filter), block, i)
-                    })
-                    .count() as u64
-            })
-            .sum();
+        let mut matching = 0u64;
+        for rows in st.rows()? {
+            let columns = flat::filter_columns(Some(filter), &rows)?;
+            matching += rows
+                .doc_ids
+                .iter()
+                .enumerate()
+                .filter(|&(i, &id)| {
+                    !st.ids.deleted.contains(id) && flat::matches(Some(filter), &columns, i)
+                })
+                .count() as u64;
+        }
         Ok(matching)
     }
 }

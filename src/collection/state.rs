@@ -10,7 +10,10 @@ use std::sync::Arc;
 use crate::doc::DocStatus;
 use crate::error::{Error, Result};
 use crate::query::plan::{Graph, Part};
-use crate::segment::{Batch, Block, DeleteSet, IdTracker, Row, SealedSegment, Segment};
+use crate::schema::{CollectionSchema, VectorSchema};
+use crate::segment::{
+    ApplyError, Batch, DeleteSet, Elsewhere, IdTracker, Rows, SealedSegment, Segment,
+};
 use crate::wal::Op;
 
 /// A writing segment rotated out, waiting in memory for its background persist, with what the
@@ -40,50 +43,91 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Every block, sealed ones first, the writing block last: insertion order.
-    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Block> {
-        self.sealed
-            .iter()
-            .map(|s| &s.block)
-            .chain(self.sealing.iter().map(|s| &s.segment.rows))
-            .chain(std::iter::once(&self.writing.rows))
+    /// Every segment's rows, sealed ones first, the writing segment last: insertion order.
+    pub(crate) fn rows(&self) -> Result<Vec<Rows<'_>>> {
+        let mut out = Vec::with_capacity(self.sealed.len() + self.sealing.len() + 1);
+        for s in &self.sealed {
+            out.push(s.rows()?);
+        }
+        out.extend(self.sealing.iter().map(|s| Rows::of_block(&s.segment.rows)));
+        out.push(Rows::of_block(&self.writing.rows));
+        Ok(out)
     }
 
-    /// Every segment as vector field `v`'s search sees it, in [`State::blocks`] order.
-    pub(crate) fn parts(&self, v: usize) -> Vec<Part<'_>> {
+    /// Every segment as vector field `v` (`vs`) is searched, in [`State::rows`] order.
+    pub(crate) fn parts(&self, v: usize, vs: &VectorSchema) -> Result<Vec<Part<'_>>> {
         fn live(s: &Segment, v: usize) -> Part<'_> {
+            let rows = Rows::of_block(&s.rows);
             Part {
-                block: &s.rows,
+                rows,
+                vectors: s.rows.vectors.get(v).map_or(&[][..], |c| &c.data),
                 graph: s.graphs.get(v).and_then(Option::as_deref).map(Graph::Live),
                 sealed: None,
                 inv_norms: s.inv_norms(v),
             }
         }
-        self.sealed
-            .iter()
-            .map(|s| Part {
-                block: &s.block,
-                graph: s.graphs.get(v).and_then(Option::as_ref).map(Graph::Frozen),
+        let mut out = Vec::with_capacity(self.sealed.len() + self.sealing.len() + 1);
+        for s in &self.sealed {
+            let rows = s.rows()?;
+            out.push(Part {
+                rows,
+                vectors: rows.vectors(v)?,
+                graph: s.graph(v, vs)?.map(Graph::Frozen),
                 sealed: Some(&**s),
                 inv_norms: None,
-            })
-            .chain(self.sealing.iter().map(|s| live(&s.segment, v)))
-            .chain(std::iter::once(live(&self.writing, v)))
-            .collect()
+            });
+        }
+        out.extend(self.sealing.iter().map(|s| live(&s.segment, v)));
+        out.push(live(&self.writing, v));
+        Ok(out)
     }
 
-    /// The block and position of a stored row.
-    pub(crate) fn locate(&self, doc_id: u64) -> Option<(&Block, usize)> {
-        locate(self.blocks(), doc_id)
+    /// The other segments, as a write to the writing segment sees them.
+    pub(crate) fn elsewhere<'a>(&'a self, schema: &'a CollectionSchema) -> Elsewhere<'a> {
+        Elsewhere {
+            sealed: &self.sealed,
+            memory: self.sealing.iter().map(|s| &s.segment).collect(),
+            schema,
+        }
     }
 
-    /// The live row of `pk`.
-    pub(crate) fn live_row(&self, pk: &str) -> Option<(&Block, usize)> {
-        self.ids.live.get(pk).and_then(|&id| self.locate(id))
+    /// The segment rows and position of `pk`'s live row.
+    pub(crate) fn live_row(
+        &self,
+        pk: &str,
+        schema: &CollectionSchema,
+    ) -> Result<Option<(Rows<'_>, usize)>> {
+        let deleted = &self.ids.deleted;
+        let elsewhere = self.elsewhere(schema).live_doc(pk, deleted)?;
+        if let Some(id) = self.writing.live_doc(pk, deleted) {
+            if let Some(other) = elsewhere {
+                let path = self
+                    .sealed
+                    .last()
+                    .map_or_else(Default::default, |s| s.forward.path().to_path_buf());
+                return Err(Error::corrupted(
+                    path,
+                    0,
+                    format!("pk {pk:?} is live in doc ids {id} and {other}"),
+                ));
+            }
+            let rows = Rows::of_block(&self.writing.rows);
+            return Ok(rows.find(id).map(|i| (rows, i)));
+        }
+        let Some(id) = elsewhere else {
+            return Ok(None);
+        };
+        Ok(locate(self.rows()?, id))
     }
 
     /// Applies the record `seq` to the writing segment and makes it visible.
-    pub(crate) fn apply(&mut self, seq: u64, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
+    pub(crate) fn apply(
+        &mut self,
+        seq: u64,
+        op: Op,
+        batch: Batch,
+        schema: &CollectionSchema,
+    ) -> Result<Vec<DocStatus>> {
         let State {
             sealed,
             sealing,
@@ -91,51 +135,51 @@ impl State {
             ids,
             ..
         } = self;
-        let elsewhere = |id: u64| {
-            let blocks = sealed
-                .iter()
-                .map(|s| &s.block)
-                .chain(sealing.iter().map(|s| &s.segment.rows));
-            locate(blocks, id).map(|(b, i)| b.row(i))
+        let elsewhere = Elsewhere {
+            sealed,
+            memory: sealing.iter().map(|s| &s.segment).collect(),
+            schema,
         };
         let statuses = writing
             .apply(seq, op, batch, ids, &elsewhere)
-            .map_err(|reason| Error::InvalidArgument(format!("internal: {reason}")))?;
+            .map_err(|e| match e {
+                ApplyError::Record(reason) => Error::InvalidArgument(format!("internal: {reason}")),
+                ApplyError::Stored(e) => e,
+            })?;
         self.visible_seq = seq;
         Ok(statuses)
     }
 
     /// Rows stored in the segments (live, deleted and superseded).
     pub(crate) fn stored_rows(&self) -> u64 {
-        self.blocks().map(|b| b.len() as u64).sum()
+        self.sealed.iter().map(|s| s.len() as u64).sum::<u64>()
+            + self
+                .sealing
+                .iter()
+                .map(|s| s.segment.rows.len() as u64)
+                .sum::<u64>()
+            + self.writing.rows.len() as u64
+    }
+
+    /// Live documents (counted over every segment's doc ids the first time).
+    pub(crate) fn live_docs(&self) -> Result<u64> {
+        self.ids.live(|| {
+            let mut n = 0u64;
+            for rows in self.rows()? {
+                n += rows
+                    .doc_ids
+                    .iter()
+                    .filter(|&&d| !self.ids.deleted.contains(d))
+                    .count() as u64;
+            }
+            Ok(n)
+        })
     }
 }
 
-/// The stored row `doc_id` among the persisted segments and the segments replayed so far:
-/// what a replayed update merges into (open and verify replay the same way).
-pub(crate) fn replayed_row(
-    sealed: &[Arc<SealedSegment>],
-    recovered: &[Segment],
-    doc_id: u64,
-) -> Option<Row> {
-    let blocks = sealed
-        .iter()
-        .map(|s| &s.block)
-        .chain(recovered.iter().map(|s| &s.rows));
-    locate(blocks, doc_id).map(|(b, i)| b.row(i))
-}
-
-/// The block among `blocks` holding `doc_id`, and the row's position in it.
-pub(crate) fn locate<'a>(
-    blocks: impl Iterator<Item = &'a Block>,
-    doc_id: u64,
-) -> Option<(&'a Block, usize)> {
-    let mut blocks = blocks;
-    blocks
-        .by_ref()
-        .filter(|b| {
-            b.doc_ids.first().is_some_and(|&f| f <= doc_id)
-                && b.doc_ids.last().is_some_and(|&l| l >= doc_id)
-        })
-        .find_map(|b| b.find(doc_id).map(|i| (b, i)))
+/// The rows among `rows` holding `doc_id`, and the row's position in them.
+pub(crate) fn locate(rows: Vec<Rows<'_>>, doc_id: u64) -> Option<(Rows<'_>, usize)> {
+    rows.into_iter()
+        .filter(|r| r.spans(doc_id))
+        .find_map(|r| r.find(doc_id).map(|i| (r, i)))
 }

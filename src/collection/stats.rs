@@ -29,6 +29,23 @@ pub struct CollectionStats {
     pub manifest_version: u64,
     /// Per vector field with an HNSW index, how its graphs stand.
     pub graphs: Vec<GraphStats>,
+    /// Per sealed segment, its rows and memory.
+    pub sealed: Vec<SegmentStats>,
+}
+
+/// One sealed segment's rows and memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentStats {
+    /// The segment id (its directory name).
+    pub id: u64,
+    /// Rows stored (live, deleted and superseded).
+    pub rows: u64,
+    /// Bytes of its files served from memory maps (the page cache holds what is used).
+    pub mapped_bytes: u64,
+    /// Bytes it holds in process memory: decoded scalar columns, inverted indexes, and files
+    /// of an older layout or a read-only rebuild that are not mapped.
+    pub resident_bytes: u64,
 }
 
 /// How the graphs of one vector field stand.
@@ -64,7 +81,7 @@ impl Collection {
                 let frozen: Vec<_> = st
                     .sealed
                     .iter()
-                    .filter_map(|s| s.graphs.get(v)?.as_ref().map(|g| (s, g)))
+                    .filter_map(|s| s.stored_graph(v).map(|g| (s, g)))
                     .collect();
                 let live_covered: u64 = st
                     .sealing
@@ -76,13 +93,11 @@ impl Collection {
                     .sum();
                 GraphStats {
                     field: vs.name.clone(),
-                    rows_covered: frozen
-                        .iter()
-                        .map(|(s, _)| s.block.len() as u64)
-                        .sum::<u64>()
+                    rows_covered: frozen.iter().map(|(s, _)| s.len() as u64).sum::<u64>()
                         + live_covered,
                     mapped: frozen.iter().filter(|(_, g)| g.is_mapped()).count(),
-                    in_memory: frozen.iter().filter(|(_, g)| !g.is_mapped()).count(),
+                    in_memory: frozen.iter().filter(|(_, g)| !g.is_mapped()).count()
+                        + st.sealed.iter().map(|s| s.repaired_graphs()).sum::<usize>(),
                     rebuilt_at_open: inner
                         .report
                         .graphs
@@ -95,15 +110,33 @@ impl Collection {
                 }
             })
             .collect();
+        // A damaged segment file (which every read of it reports) leaves an estimate here.
+        let doc_count = st
+            .live_docs()
+            .unwrap_or_else(|_| st.stored_rows().saturating_sub(st.ids.deleted.len()));
+        let sealed = st
+            .sealed
+            .iter()
+            .map(|s| {
+                let (mapped_bytes, resident_bytes) = s.memory();
+                SegmentStats {
+                    id: s.id,
+                    rows: s.len() as u64,
+                    mapped_bytes,
+                    resident_bytes,
+                }
+            })
+            .collect();
         CollectionStats {
             graphs,
-            doc_count: st.ids.live.len() as u64,
+            sealed,
+            doc_count,
             segments: st.sealed.len(),
             writing_rows: st.writing.rows.len(),
             sealing_segments: st.sealing.len(),
             unindexed: st.writing.unindexed() as u64,
             visible_seq: st.visible_seq,
-            deleted: st.stored_rows() - st.ids.live.len() as u64,
+            deleted: st.stored_rows().saturating_sub(doc_count),
             // A read-only handle replays the WAL without opening it for writes.
             wal_bytes: st.writing.wal().map_or_else(
                 || inner.report.wal.as_ref().map_or(0, |r| r.bytes),

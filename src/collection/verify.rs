@@ -11,7 +11,7 @@ use crate::index::distance::{dot, Scorer};
 use crate::index::frozen::FrozenGraph;
 use crate::schema::{IndexKind, VectorSchema};
 use crate::segment::{
-    decode_block, graph_name, graphs_check_norms, wal_path, Block, DeleteSet, IdTracker,
+    graph_name, graphs_check_norms, open_forward, wal_path, DeleteSet, Elsewhere, IdTracker,
     RecoverOptions, SealedSegment, Segment,
 };
 use crate::storage::{LockMode, Storage};
@@ -130,22 +130,20 @@ impl Collection {
         for meta in &manifest.segments {
             report.files += 1;
             let fwd = path.join(&meta.file.name);
-            let block = meta
-                .file
-                .read(&*storage, path)
-                .and_then(|bytes| decode_block(&fwd, &bytes, schema))
-                .and_then(|block| {
-                    if block.len() as u64 == meta.rows {
-                        Ok(block)
+            let forward = open_forward(&*storage, &fwd, meta, schema)
+                .and_then(|file| file.check_all(schema).map(|()| file))
+                .and_then(|file| {
+                    if file.len() as u64 == meta.rows {
+                        Ok(file)
                     } else {
                         Err(Error::corrupted(
                             &fwd,
-                            24,
-                            format!("{} rows, the manifest says {}", block.len(), meta.rows),
+                            16,
+                            format!("{} rows, the manifest says {}", file.len(), meta.rows),
                         ))
                     }
                 });
-            let block = match block {
+            let forward = match forward {
                 Ok(b) => b,
                 Err(e) => {
                     report.push(e, &fwd);
@@ -157,7 +155,8 @@ impl Collection {
                 if let IndexKind::Hnsw { m, .. } = vs.index {
                     report.files += 1;
                     let gpath = path.join(graph_name(meta.id, &vs.name));
-                    for (offset, reason) in check_graph(&*storage, &gpath, vs, m, &block, v) {
+                    let vectors = forward.vectors(v)?;
+                    for (offset, reason) in check_graph(&*storage, &gpath, vs, m, vectors) {
                         report.problems.push(Problem {
                             path: gpath.clone(),
                             offset,
@@ -167,7 +166,7 @@ impl Collection {
                 }
             }
             let graphs = schema.vectors.iter().map(|_| None).collect();
-            sealed.push(Arc::new(SealedSegment::new(meta.id, block, graphs)));
+            sealed.push(Arc::new(SealedSegment::new(meta.id, forward, graphs)));
         }
         let deleted = match &manifest.deletes {
             Some(file) => {
@@ -189,6 +188,29 @@ impl Collection {
         if missing_rows {
             return Ok(report);
         }
+        // What an open leaves to the first use: a pk live in one row only.
+        let mut live = hashbrown::HashMap::new();
+        for seg in &sealed {
+            let rows = seg.rows()?;
+            for (i, &id) in rows.doc_ids.iter().enumerate() {
+                if deleted.contains(id) {
+                    continue;
+                }
+                if let Some(other) = live.insert(rows.pk(i), id) {
+                    report.problems.push(Problem {
+                        path: seg.forward.path().to_path_buf(),
+                        offset: 0,
+                        reason: format!(
+                            "pk {:?} is live in doc ids {other} and {id} (segment {})",
+                            rows.pk(i),
+                            seg.id
+                        ),
+                    });
+                    return Ok(report);
+                }
+            }
+        }
+        drop(live);
         let mut ids = match IdTracker::new(&sealed, deleted, manifest.next_doc_id) {
             Ok(ids) => ids,
             Err((_, reason)) => {
@@ -230,7 +252,11 @@ impl Collection {
                 read_only: true,
                 applied_seq: applied,
             };
-            let elsewhere = |doc_id: u64| super::state::replayed_row(&sealed, &recovered, doc_id);
+            let elsewhere = Elsewhere {
+                sealed: &sealed,
+                memory: recovered.iter().collect(),
+                schema,
+            };
             match Segment::recover(&storage, path, id, schema, &recover, &mut ids, &elsewhere) {
                 Ok(r) => {
                     applied = applied.max(r.segment.last_seq);
@@ -253,21 +279,21 @@ fn check_graph(
     path: &Path,
     vs: &VectorSchema,
     m: usize,
-    block: &Block,
-    v: usize,
+    vectors: &[f32],
 ) -> Vec<(u64, String)> {
+    let rows = vectors.len() / vs.dimension.max(1);
     let mapped = match storage.map(path) {
         Ok(m) => m,
         Err(e) => return vec![(0, format!("{e} (an open rebuilds it)"))],
     };
-    let graph = match FrozenGraph::open(mapped, vs.metric, block.len())
-        .and_then(|g| graphs_check_norms(&g, block, v).map(|()| g))
+    let graph = match FrozenGraph::open(mapped, vs.metric, rows)
+        .and_then(|g| graphs_check_norms(&g, vectors, vs.dimension).map(|()| g))
     {
         Ok(g) => g,
         Err((offset, reason)) => return vec![(offset, format!("{reason} (an open rebuilds it)"))],
     };
     let mut problems = graph.sanity(m);
-    if let Some(recall) = sampled_recall(&graph, vs, block, v) {
+    if let Some(recall) = sampled_recall(&graph, vs, vectors) {
         if recall < MIN_RECALL {
             problems.push((
                 0,
@@ -283,34 +309,34 @@ fn check_graph(
 
 /// Mean recall@10 of the graph for sampled rows used as queries, against an exact scan; `None`
 /// when the segment is too small to say or too large to scan.
-fn sampled_recall(graph: &FrozenGraph, vs: &VectorSchema, block: &Block, v: usize) -> Option<f64> {
-    let n = block.len();
-    let dim = vs.dimension;
+fn sampled_recall(graph: &FrozenGraph, vs: &VectorSchema, vectors: &[f32]) -> Option<f64> {
+    let dim = vs.dimension.max(1);
+    let n = vectors.len() / dim;
+    let get = |r: usize| &vectors[r * dim..(r + 1) * dim];
     if n <= 20 || n.saturating_mul(dim) > RECALL_BUDGET {
         return None;
     }
-    let column = &block.vectors[v];
     let k = 10;
     let mut total = 0.0;
     for s in 0..RECALL_SAMPLES {
-        let q = column.get(s * n / RECALL_SAMPLES);
+        let q = get(s * n / RECALL_SAMPLES);
         if dot(q, q) == 0.0 {
             continue;
         }
         let scorer = Scorer::new(vs.metric, q);
         let mut exact: Vec<(f32, usize)> = (0..n)
-            .map(|r| (scorer.rank_key(scorer.score(column.get(r))), r))
+            .map(|r| (scorer.rank_key(scorer.score(get(r))), r))
             .collect();
         exact.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
         let kth = exact[..k]
             .iter()
             .map(|e| e.0)
             .fold(f32::NEG_INFINITY, f32::max);
-        let found = graph.search(&column.data, dim, q, k, 100, &|_| true);
+        let found = graph.search(vectors, dim, q, k, 100, &|_| true);
         // Ties at the k-th distance count: any row at least as close is a right answer.
         let hits = found
             .iter()
-            .filter(|(_, r)| scorer.rank_key(scorer.score(column.get(*r as usize))) <= kth)
+            .filter(|(_, r)| scorer.rank_key(scorer.score(get(*r as usize))) <= kth)
             .count();
         total += hits.min(k) as f64 / k as f64;
     }

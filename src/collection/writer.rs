@@ -148,7 +148,7 @@ impl Inner {
                 let Some((op, batch, waiter)) = p.ready.remove(&next) else {
                     break;
                 };
-                let outcome = self.state.write().apply(next, op, batch);
+                let outcome = self.state.write().apply(next, op, batch, &self.schema);
                 p.outcomes.insert(next, outcome);
                 p.next += 1;
                 if next != seq {

@@ -3,13 +3,14 @@
 
 use rayon::prelude::*;
 
-use super::flat::{matches, sort_hits, top_k, Hit};
+use super::flat::{filter_columns, matches, sort_hits, top_k, Hit};
 use super::Filter;
+use crate::error::Result;
 use crate::index::distance::Scorer;
 use crate::index::frozen::FrozenGraph;
 use crate::index::live::LiveGraph;
 use crate::schema::{CollectionSchema, VectorSchema};
-use crate::segment::{Block, DeleteSet, SealedSegment};
+use crate::segment::{DeleteSet, Rows, SealedSegment};
 
 /// The default beam width of graph search.
 pub const DEFAULT_EF: usize = 64;
@@ -46,7 +47,9 @@ pub(crate) enum Graph<'a> {
 
 /// One segment as a search sees it.
 pub(crate) struct Part<'a> {
-    pub(crate) block: &'a Block,
+    pub(crate) rows: Rows<'a>,
+    /// The vectors of the searched field, contiguous.
+    pub(crate) vectors: &'a [f32],
     pub(crate) graph: Option<Graph<'a>>,
     /// The sealed segment, whose inverted indexes can narrow a filter.
     pub(crate) sealed: Option<&'a SealedSegment>,
@@ -55,7 +58,7 @@ pub(crate) struct Part<'a> {
     pub(crate) inv_norms: Option<&'a [f32]>,
 }
 
-/// The best `k` live rows passing `filter` in vector field `v`, over every part in parallel.
+/// The best `k` live rows passing `filter` in vector field `vs`, over every part in parallel.
 /// A hit's `block` is its part's position in `parts`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
@@ -63,12 +66,11 @@ pub(crate) fn search(
     deleted: &DeleteSet,
     schema: &CollectionSchema,
     vs: &VectorSchema,
-    v: usize,
     query: &[f32],
     k: usize,
     ef: Option<usize>,
     filter: Option<&Filter>,
-) -> Vec<Hit> {
+) -> Result<Vec<Hit>> {
     // An equality or IN conjunct on a field with an inverted index narrows sealed segments to
     // its posting lists; every candidate is still checked against the whole filter.
     let indexed_terms = filter.and_then(|f| {
@@ -83,18 +85,21 @@ pub(crate) fn search(
         crate::schema::IndexKind::Flat => 0,
     };
     let scorer = Scorer::new(vs.metric, query);
-    let search_part = |b: usize, part: &Part<'_>| -> Vec<Hit> {
+    let dim = vs.dimension.max(1);
+    let search_part = |b: usize, part: &Part<'_>| -> Result<Vec<Hit>> {
         let Part {
-            block,
+            rows,
+            vectors,
             graph,
             sealed,
             inv_norms,
         } = part;
+        let columns = filter_columns(filter, rows)?;
         let accept = |row: u32| {
             let i = row as usize;
-            !deleted.contains(block.doc_ids[i]) && matches(filter, block, i)
+            !deleted.contains(rows.doc_ids[i]) && matches(filter, &columns, i)
         };
-        let column = &block.vectors[v];
+        let vector = |r: usize| &vectors[r * dim..(r + 1) * dim];
         // Cosine over a frozen graph: its stored inverse norms save a dot product per row. The
         // few best by that key are then re-scored exactly, so scores and order equal exact
         // search (the margin absorbs rounding differences between the two forms).
@@ -108,7 +113,7 @@ pub(crate) fn search(
                 .max(f32::MIN_POSITIVE);
         let exact = |rows: &mut dyn Iterator<Item = u32>| {
             let exact_hit = |r: u32| {
-                let score = scorer.score(column.get(r as usize));
+                let score = scorer.score(vector(r as usize));
                 Hit {
                     key: scorer.rank_key(score),
                     score,
@@ -119,7 +124,7 @@ pub(crate) fn search(
             match inv_norms {
                 Some(inv) => {
                     let approx = rows.map(|r| {
-                        let d = crate::index::distance::dot(query, column.get(r as usize));
+                        let d = crate::index::distance::dot(query, vector(r as usize));
                         let key = 1.0 - d * q_inv * inv[r as usize];
                         Hit {
                             key,
@@ -141,25 +146,25 @@ pub(crate) fn search(
             }
         };
         let graph = match graph {
-            Some(Graph::Live(_)) if block.len() * column.dim <= LIVE_EXACT_FLOATS => &None,
+            Some(Graph::Live(_)) if vectors.len() <= LIVE_EXACT_FLOATS => &None,
             g => g,
         };
         let (indexed, found) = match graph {
             None => {
-                return match candidates(*sealed, block, indexed_terms.as_ref()) {
-                    Some(rows) => exact(&mut rows.into_iter().filter(|&r| accept(r))),
-                    None => exact(&mut (0..block.len() as u32).filter(|&r| accept(r))),
-                }
+                return Ok(match candidates(*sealed, rows, indexed_terms.as_ref())? {
+                    Some(posted) => exact(&mut posted.into_iter().filter(|&r| accept(r))),
+                    None => exact(&mut (0..rows.len() as u32).filter(|&r| accept(r))),
+                });
             }
             Some(g) => {
                 let indexed = match g {
-                    Graph::Frozen(_) => block.len(),
-                    Graph::Live(l) => l.indexed().min(block.len()),
+                    Graph::Frozen(_) => rows.len(),
+                    Graph::Live(l) => l.indexed().min(rows.len()),
                 };
-                let tail = indexed as u32..block.len() as u32;
+                let tail = indexed as u32..rows.len() as u32;
                 let mut matching: Option<Vec<u32>> = None;
                 if filter.is_some() {
-                    let posted = candidates(*sealed, block, indexed_terms.as_ref());
+                    let posted = candidates(*sealed, rows, indexed_terms.as_ref())?;
                     // Without posting lists, a sample tells whether a full scan can pay off:
                     // a filter matching most rows goes straight to the graph.
                     let worth_scanning = posted.is_some() || {
@@ -177,13 +182,15 @@ pub(crate) fn search(
                             None => (0..indexed as u32).filter(|&r| accept(r)).collect(),
                         };
                         if exact_is_cheaper(m.len(), indexed, ef, links) {
-                            return exact(&mut m.into_iter().chain(tail.filter(|&r| accept(r))));
+                            return Ok(exact(
+                                &mut m.into_iter().chain(tail.filter(|&r| accept(r))),
+                            ));
                         }
                         matching = Some(m);
                     }
                 }
                 let found = match g {
-                    Graph::Frozen(f) => f.search(&column.data, column.dim, query, k, ef, &accept),
+                    Graph::Frozen(f) => f.search(vectors, dim, query, k, ef, &accept),
                     // The indexer may add rows while the walk runs: rows past `indexed` are
                     // in the exactly scored tail already.
                     Graph::Live(l) => {
@@ -196,50 +203,55 @@ pub(crate) fn search(
                     let m = matching
                         .unwrap_or_else(|| (0..indexed as u32).filter(|&r| accept(r)).collect());
                     if found.len() < m.len().min(k) {
-                        return exact(&mut m.into_iter().chain(tail.filter(|&r| accept(r))));
+                        return Ok(exact(&mut m.into_iter().chain(tail.filter(|&r| accept(r)))));
                     }
                 }
                 (tail, found)
             }
         };
         // Graph hits are re-scored exactly, so scores equal those of exact search.
-        let rows = found
+        let hits = found
             .into_iter()
             .map(|(_, r)| r)
             .chain(indexed.filter(|&r| accept(r)));
-        exact(&mut rows.collect::<Vec<u32>>().into_iter())
+        Ok(exact(&mut hits.collect::<Vec<u32>>().into_iter()))
     };
     // Fanning out costs more than it saves for one or two segments with rows: it wakes pool
     // threads that compete for the cores with the caller's own (measured with a writer and a
     // background indexer running: lower p99 and more writes per second without it).
-    let busy = parts.iter().filter(|p| !p.block.is_empty()).count();
-    let per_block: Vec<Vec<Hit>> = if busy <= 2 {
+    let busy = parts.iter().filter(|p| !p.rows.is_empty()).count();
+    let per_part: Vec<Vec<Hit>> = if busy <= 2 {
         parts
             .iter()
             .enumerate()
             .map(|(b, p)| search_part(b, p))
-            .collect()
+            .collect::<Result<_>>()?
     } else {
         parts
             .par_iter()
             .enumerate()
             .map(|(b, p)| search_part(b, p))
-            .collect()
+            .collect::<Result<_>>()?
     };
-    let blocks: Vec<&Block> = parts.iter().map(|p| p.block).collect();
-    let mut all: Vec<Hit> = per_block.into_iter().flatten().collect();
-    sort_hits(&mut all, &blocks);
+    let rows: Vec<Rows<'_>> = parts.iter().map(|p| p.rows).collect();
+    let mut all: Vec<Hit> = per_part.into_iter().flatten().collect();
+    sort_hits(&mut all, &rows);
     all.truncate(k);
-    all
+    Ok(all)
 }
 
 /// Candidate rows of a sealed segment from its inverted index, when the filter has an indexed
 /// equality term.
 fn candidates(
     segment: Option<&SealedSegment>,
-    block: &Block,
+    rows: &Rows<'_>,
     terms: Option<&(usize, Vec<crate::Value>)>,
-) -> Option<Vec<u32>> {
-    let (field, values) = terms?;
-    segment?.inverted.get(block, *field)?.rows(values)
+) -> Result<Option<Vec<u32>>> {
+    let (Some((field, values)), Some(segment)) = (terms, segment) else {
+        return Ok(None);
+    };
+    Ok(segment
+        .inverted
+        .get(rows, *field)?
+        .and_then(|p| p.rows(values)))
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::vector::floats;
-use crate::doc::{Doc, Value};
+use crate::doc::Value;
 use crate::schema::CollectionSchema;
 
 /// A complete, validated document in schema order: what inserts and upserts log and store.
@@ -143,25 +143,6 @@ impl Block {
                 .map(|c| super::Vector(c.get(i).to_vec()))
                 .collect(),
         }
-    }
-
-    /// The row at `i` as a user-facing document with the requested parts.
-    pub(crate) fn doc(&self, schema: &CollectionSchema, i: usize, out: &Projection) -> Doc {
-        let mut doc = Doc::new(self.pks[i].clone());
-        for &f in &out.fields {
-            let value = &self.fields[f][i];
-            if !value.is_null() {
-                doc.fields
-                    .insert(schema.fields[f].name.clone(), value.clone());
-            }
-        }
-        for &v in &out.vectors {
-            doc.vectors.insert(
-                schema.vectors[v].name.clone(),
-                self.vectors[v].get(i).to_vec(),
-            );
-        }
-        doc
     }
 }
 

@@ -1,4 +1,6 @@
-//! The forward-store file `<segment>/<block>.fwd`: a [`Block`] in a checksummed envelope.
+//! The first forward-store layout (`.fwd` version 1): a [`Block`] in a checksummed envelope,
+//! decoded whole. Still read (and converted on open); files are written in version 2
+//! (`columns.rs`).
 //!
 //! The payload is MessagePack, laid out for a fast open: doc ids, primary keys and vectors as
 //! raw little-endian byte strings, and each scalar field as one typed column (`Option<i32>`
@@ -43,6 +45,7 @@ struct Wire {
     vectors: Vec<VectorColumn>,
 }
 
+#[cfg(test)]
 macro_rules! typed {
     ($values:expr, $variant:ident) => {{
         let mut out = Vec::with_capacity($values.len());
@@ -57,6 +60,7 @@ macro_rules! typed {
     }};
 }
 
+#[cfg(test)]
 fn column(values: &[Value]) -> Column {
     match values.iter().find(|v| !v.is_null()) {
         Some(Value::Bool(_)) => typed!(values, Bool),
@@ -88,7 +92,8 @@ fn values(column: Column) -> Vec<Value> {
     }
 }
 
-/// The bytes of a `.fwd` file holding `block`.
+/// The bytes of a version-1 `.fwd` file holding `block` (tests of the old layout's reader).
+#[cfg(test)]
 pub(crate) fn encode_block(block: &Block) -> Result<Vec<u8>> {
     let mut pk_ends = Vec::with_capacity(block.pks.len() * 8);
     let mut pk_bytes = Vec::new();

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::Block;
 use crate::error::Result;
 use crate::index::builder::{build_graph, build_graph_from, BuildParams, Seed};
 use crate::index::frozen::{FrozenGraph, GraphData};
@@ -27,9 +26,9 @@ pub(crate) fn new_live_graphs(schema: &CollectionSchema) -> Vec<Option<Arc<LiveG
         .collect()
 }
 
-/// Builds a graph over every row of `block` for field `v` with our builder, in parallel on
-/// the current rayon pool. `None` for a field without an HNSW index.
-pub(crate) fn build(vs: &VectorSchema, block: &Block, v: usize) -> Option<GraphData> {
+/// Builds a graph over every row of `vectors` (field `vs`, contiguous) with our builder, in
+/// parallel on the current rayon pool. `None` for a field without an HNSW index.
+pub(crate) fn build(vs: &VectorSchema, vectors: &[f32]) -> Option<GraphData> {
     let IndexKind::Hnsw { m, ef_construction } = vs.index else {
         return None;
     };
@@ -39,14 +38,13 @@ pub(crate) fn build(vs: &VectorSchema, block: &Block, v: usize) -> Option<GraphD
         ef_construction,
         parallel: true,
     };
-    Some(build_graph(params, &block.vectors[v].data, vs.dimension))
+    Some(build_graph(params, vectors, vs.dimension))
 }
 
-/// Like [`build`], starting from `seed` (a graph over some of `block`'s rows).
+/// Like [`build`], starting from `seed` (a graph over some of the rows).
 pub(crate) fn build_from(
     vs: &VectorSchema,
-    block: &Block,
-    v: usize,
+    vectors: &[f32],
     seed: Option<Seed<'_>>,
 ) -> Option<GraphData> {
     let IndexKind::Hnsw { m, ef_construction } = vs.index else {
@@ -58,12 +56,7 @@ pub(crate) fn build_from(
         ef_construction,
         parallel: true,
     };
-    Some(build_graph_from(
-        params,
-        &block.vectors[v].data,
-        vs.dimension,
-        seed,
-    ))
+    Some(build_graph_from(params, vectors, vs.dimension, seed))
 }
 
 /// A live graph covering at least this share of its segment's rows is completed and frozen
@@ -72,33 +65,28 @@ pub(crate) fn build_from(
 const FREEZE_LIVE_SHARE: f64 = 0.9;
 
 /// The graph a sealing segment's field `v` gets: its live graph completed, or a fresh build.
-pub(crate) fn seal(
-    live: &LiveGraph,
-    vs: &VectorSchema,
-    block: &Block,
-    v: usize,
-) -> Option<GraphData> {
-    let column = &block.vectors[v].data;
-    if live.indexed() as f64 >= FREEZE_LIVE_SHARE * block.len() as f64 {
-        live.catch_up(column, vs.dimension);
-        return Some(live.extract(column, vs.dimension));
+pub(crate) fn seal(live: &LiveGraph, vs: &VectorSchema, vectors: &[f32]) -> Option<GraphData> {
+    let rows = vectors.len() / vs.dimension.max(1);
+    if live.indexed() as f64 >= FREEZE_LIVE_SHARE * rows as f64 {
+        live.catch_up(vectors, vs.dimension);
+        return Some(live.extract(vectors, vs.dimension));
     }
-    build(vs, block, v)
+    build(vs, vectors)
 }
 
-/// Writes `data` (complete over `block`) into the file `name` and maps it back.
+/// Writes `data` (complete over `rows` rows) into the file `name` and maps it back.
 pub(crate) fn freeze(
     storage: &dyn Storage,
     dir: &Path,
     name: &str,
     data: &GraphData,
     vs: &VectorSchema,
-    block: &Block,
+    rows: usize,
 ) -> Result<FrozenGraph> {
     let path = dir.join(name);
     atomic_write(storage, &path, &data.encode())?;
     let mapped = storage.map(&path)?;
-    FrozenGraph::open(mapped, vs.metric, block.len())
+    FrozenGraph::open(mapped, vs.metric, rows)
         .map_err(|(offset, reason)| crate::Error::corrupted(&path, offset, reason))
 }
 
@@ -119,15 +107,17 @@ pub enum GraphLoad {
 /// every walk without a word. Returns the offending row's offset in the norm section.
 pub(crate) fn check_norms(
     graph: &FrozenGraph,
-    block: &Block,
-    v: usize,
+    vectors: &[f32],
+    dim: usize,
 ) -> Result<(), (u64, String)> {
     let Some(norms) = graph.inv_norms() else {
         return Ok(());
     };
-    let column = &block.vectors[v];
-    for (r, &stored) in norms.iter().enumerate() {
-        let x = column.get(r);
+    for (r, (&stored, x)) in norms
+        .iter()
+        .zip(vectors.chunks_exact(dim.max(1)))
+        .enumerate()
+    {
         let n = crate::index::distance::dot(x, x).sqrt();
         let expected = if n > 0.0 { 1.0 / n } else { 0.0 };
         if (stored - expected).abs() > 1e-3 * expected.abs().max(f32::MIN_POSITIVE) {
@@ -140,39 +130,46 @@ pub(crate) fn check_norms(
     Ok(())
 }
 
-/// Maps the graph file `name` of field `v`, or rebuilds it from the block when the file is
-/// missing or fails its checks (rewriting the file unless `read_only`).
-pub(crate) fn load(
+/// Maps the graph file `name` of field `vs` over `rows` rows. The graph checks itself; its
+/// agreement with the forward store's vectors ([`check_norms`]) is checked on first use.
+pub(crate) fn map(
     storage: &dyn Storage,
     dir: &Path,
     name: &str,
     vs: &VectorSchema,
-    block: &Block,
-    v: usize,
-    read_only: bool,
-) -> Result<(FrozenGraph, GraphLoad)> {
+    rows: usize,
+) -> std::result::Result<FrozenGraph, String> {
     let path = dir.join(name);
-    let problem = match storage.map(&path) {
-        Ok(mapped) => match FrozenGraph::open(mapped, vs.metric, block.len())
-            .and_then(|g| check_norms(&g, block, v).map(|()| g))
-        {
-            Ok(graph) => return Ok((graph, GraphLoad::Mapped)),
-            Err((offset, reason)) => format!("{}: {reason} at offset {offset}", path.display()),
-        },
-        Err(e) => e.to_string(),
-    };
-    let Some(data) = build(vs, block, v) else {
+    match storage.map(&path) {
+        Ok(mapped) => FrozenGraph::open(mapped, vs.metric, rows)
+            .map_err(|(offset, reason)| format!("{}: {reason} at offset {offset}", path.display())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Rebuilds the graph file `name` of field `vs` from `vectors` (rewriting the file unless
+/// `read_only`), after `problem` made the file unusable.
+pub(crate) fn rebuild(
+    storage: &dyn Storage,
+    dir: &Path,
+    name: &str,
+    vs: &VectorSchema,
+    vectors: &[f32],
+    read_only: bool,
+) -> Result<FrozenGraph> {
+    let path = dir.join(name);
+    let rows = vectors.len() / vs.dimension.max(1);
+    let Some(data) = build(vs, vectors) else {
         return Err(crate::Error::corrupted(
             &path,
             0,
             "graph file for a field without an HNSW index",
         ));
     };
-    let graph = if read_only {
-        FrozenGraph::open(Mapped::from_bytes(&data.encode()), vs.metric, block.len())
-            .map_err(|(offset, reason)| crate::Error::corrupted(&path, offset, reason))?
+    if read_only {
+        FrozenGraph::open(Mapped::from_bytes(&data.encode()), vs.metric, rows)
+            .map_err(|(offset, reason)| crate::Error::corrupted(&path, offset, reason))
     } else {
-        freeze(storage, dir, name, &data, vs, block)?
-    };
-    Ok((graph, GraphLoad::Rebuilt { reason: problem }))
+        freeze(storage, dir, name, &data, vs, rows)
+    }
 }

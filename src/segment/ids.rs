@@ -1,28 +1,44 @@
-//! Which primary key names which stored row: the live keys, the deleted doc ids and the next
-//! doc id. Global doc ids are never reused, so a deletion recorded by id stays right across
-//! merges that move rows between segments.
+//! Which primary key names which stored row. Global doc ids are never reused, so a deletion
+//! recorded by id stays right across merges that move rows between segments.
+//!
+//! No map of every key is held: each in-memory segment maps its own keys, each sealed segment
+//! answers from its forward file's key index (a bloom filter, then a binary search), and a row
+//! is live when the delete set does not hold its doc id. At most one row of a pk is live.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hashbrown::HashMap;
+use super::{DeleteSet, Row, SealedSegment, Segment};
+use crate::schema::CollectionSchema;
 
-use super::{DeleteSet, SealedSegment};
+const UNCOUNTED: u64 = u64::MAX;
 
-/// Live primary keys and deleted doc ids, collection-wide.
-#[derive(Debug, Clone, Default)]
+/// The deleted doc ids, the next doc id and the number of live documents, collection-wide.
+#[derive(Debug, Default)]
 pub(crate) struct IdTracker {
-    /// Live primary keys and the doc id of their current row.
-    pub(crate) live: HashMap<String, u64>,
     pub(crate) deleted: DeleteSet,
     pub(crate) next_doc_id: u64,
+    /// Live documents; [`UNCOUNTED`] until first counted (counting reads every segment's doc
+    /// ids, which open does not).
+    live: AtomicU64,
+}
+
+impl Clone for IdTracker {
+    fn clone(&self) -> Self {
+        IdTracker {
+            deleted: self.deleted.clone(),
+            next_doc_id: self.next_doc_id,
+            live: AtomicU64::new(self.live.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl IdTracker {
     /// The tracker of persisted segments with these deletions.
     ///
-    /// Fails with the segment and a description when the files contradict each other: a pk live
-    /// in two rows (a `fetch` would return either), or a doc id at or above `next_doc_id` (a
-    /// later write would reuse it, and a delete of one row would delete the other).
+    /// Fails with the segment and a description when the files contradict each other: a doc
+    /// id at or above `next_doc_id` (a later write would reuse it, and a delete of one row
+    /// would delete the other). That a pk is live in one row only is checked by `verify`.
     pub(crate) fn new(
         sealed: &[Arc<SealedSegment>],
         deleted: DeleteSet,
@@ -34,52 +50,113 @@ impl IdTracker {
                 format!("deleted doc id {max} is not below next_doc_id {next_doc_id}"),
             ));
         }
-        let rows: usize = sealed.iter().map(|s| s.block.len()).sum();
-        let mut live = HashMap::with_capacity(rows);
         for seg in sealed {
-            if let Some(&max) = seg.block.doc_ids.last().filter(|&&m| m >= next_doc_id) {
+            if let Some((_, max)) = seg
+                .forward
+                .doc_id_range()
+                .filter(|&(_, m)| m >= next_doc_id)
+            {
                 return Err((
                     seg.id,
                     format!("doc id {max} is not below next_doc_id {next_doc_id}"),
                 ));
             }
-            for (i, &id) in seg.block.doc_ids.iter().enumerate() {
-                if !deleted.contains(id) {
-                    if let Some(other) = live.insert(seg.block.pks[i].clone(), id) {
-                        return Err((
-                            seg.id,
-                            format!(
-                                "pk {:?} is live in doc ids {other} and {id}",
-                                seg.block.pks[i]
-                            ),
-                        ));
-                    }
-                }
-            }
         }
         Ok(IdTracker {
-            live,
             deleted,
             next_doc_id,
+            live: AtomicU64::new(if sealed.is_empty() { 0 } else { UNCOUNTED }),
         })
     }
 
-    /// Makes `pk` name a new doc id and returns it.
-    pub(crate) fn assign(&mut self, pk: &str) -> u64 {
+    /// A new doc id for a row that becomes live.
+    pub(crate) fn assign(&mut self) -> u64 {
         let id = self.next_doc_id;
         self.next_doc_id += 1;
-        self.live.insert(pk.to_string(), id);
+        let live = self.live.get_mut();
+        if *live != UNCOUNTED {
+            *live += 1;
+        }
         id
     }
 
-    /// Deletes the live row of `pk`; false when there is none.
-    pub(crate) fn remove(&mut self, pk: &str) -> bool {
-        match self.live.remove(pk) {
-            Some(id) => {
-                self.deleted.insert(id);
-                true
-            }
-            None => false,
+    /// Deletes the live row `doc_id`.
+    pub(crate) fn delete(&mut self, doc_id: u64) {
+        self.deleted.insert(doc_id);
+        let live = self.live.get_mut();
+        if *live != UNCOUNTED {
+            *live = live.saturating_sub(1);
         }
+    }
+
+    /// Live documents, counting them with `count` the first time.
+    pub(crate) fn live(&self, count: impl FnOnce() -> crate::Result<u64>) -> crate::Result<u64> {
+        match self.live.load(Ordering::Acquire) {
+            UNCOUNTED => {
+                let n = count()?;
+                // Counted under the state's read lock, which excludes every writer: no write
+                // can land between the count and this store.
+                self.live.store(n, Ordering::Release);
+                Ok(n)
+            }
+            n => Ok(n),
+        }
+    }
+}
+
+/// The segments a write does not write to (sealed, and in memory waiting to be persisted):
+/// where it looks for a pk's live row and for the row an update merges into.
+pub(crate) struct Elsewhere<'a> {
+    pub(crate) sealed: &'a [Arc<SealedSegment>],
+    pub(crate) memory: Vec<&'a Segment>,
+    pub(crate) schema: &'a CollectionSchema,
+}
+
+impl Elsewhere<'_> {
+    /// The live doc id of `pk` in these segments. Every sealed segment is asked (a bloom
+    /// filter probe each, mostly), so that a pk live in two of them — which writes never leave,
+    /// only a damaged or crafted file — is an error rather than one of two answers.
+    pub(crate) fn live_doc(&self, pk: &str, deleted: &DeleteSet) -> crate::Result<Option<u64>> {
+        let mut found = self
+            .memory
+            .iter()
+            .rev()
+            .find_map(|s| s.live_doc(pk, deleted));
+        for s in self.sealed.iter().rev() {
+            if let Some(id) = s.live_doc(pk, deleted)? {
+                if let Some(other) = found {
+                    return Err(crate::Error::corrupted(
+                        s.forward.path(),
+                        0,
+                        format!("pk {pk:?} is live in doc ids {id} and {other}"),
+                    ));
+                }
+                found = Some(id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The stored row `doc_id` in these segments.
+    pub(crate) fn row(&self, doc_id: u64) -> crate::Result<Option<Row>> {
+        for s in self.memory.iter() {
+            if let Some(i) = s.rows.find(doc_id) {
+                return Ok(Some(s.rows.row(i)));
+            }
+        }
+        for s in self.sealed {
+            if !s
+                .forward
+                .doc_id_range()
+                .is_some_and(|(lo, hi)| lo <= doc_id && doc_id <= hi)
+            {
+                continue;
+            }
+            let rows = s.rows()?;
+            if let Some(i) = rows.find(doc_id) {
+                return Ok(Some(rows.row(i, self.schema)?));
+            }
+        }
+        Ok(None)
     }
 }

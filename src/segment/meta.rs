@@ -63,6 +63,19 @@ impl FileMeta {
         }
     }
 
+    /// The description of a forward file: its checksum covers the header and section table,
+    /// which hold the checksum of every section.
+    pub(crate) fn of_forward(name: String, bytes: &[u8]) -> Self {
+        let prefix = super::columns::prefix_len(bytes)
+            .and_then(|n| bytes.get(..n))
+            .unwrap_or(bytes);
+        FileMeta {
+            name,
+            len: bytes.len() as u64,
+            crc: crc32c::crc32c(prefix),
+        }
+    }
+
     /// Reads the file and checks it against this description.
     pub(crate) fn read(&self, storage: &dyn Storage, dir: &Path) -> Result<Vec<u8>> {
         let path = dir.join(&self.name);

@@ -6,14 +6,17 @@
 
 mod batch;
 mod block;
+pub(crate) mod columns;
 mod deletes;
 mod forward;
 mod graphs;
 mod ids;
+mod keys;
 mod meta;
 mod persist;
 mod postings;
 mod recover;
+mod rows;
 pub(crate) mod rules;
 mod sealed;
 mod vector;
@@ -21,11 +24,12 @@ mod writing;
 
 pub(crate) use batch::{Batch, Patch};
 pub(crate) use block::{Block, Projection, Row, VectorColumn};
+pub(crate) use columns::ForwardFile;
 pub(crate) use deletes::DeleteSet;
-pub(crate) use forward::{decode_block, encode_block};
+pub(crate) use forward::decode_block;
 pub(crate) use graphs::check_norms as graphs_check_norms;
 pub use graphs::GraphLoad;
-pub(crate) use ids::IdTracker;
+pub(crate) use ids::{Elsewhere, IdTracker};
 pub(crate) use meta::{
     fwd_name, graph_name, segment_dir, wal_file_name, wal_id, wal_path, FileMeta, SegmentMeta,
     BLOCK,
@@ -33,6 +37,7 @@ pub(crate) use meta::{
 pub(crate) use persist::merge;
 pub(crate) use postings::InvertedIndexes;
 pub(crate) use recover::RecoverOptions;
-pub(crate) use sealed::SealedSegment;
+pub(crate) use rows::{Columns, Rows};
+pub(crate) use sealed::{open_forward, SealedSegment};
 pub(crate) use vector::Vector;
-pub(crate) use writing::Segment;
+pub(crate) use writing::{ApplyError, Segment};

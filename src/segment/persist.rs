@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::columns::{self, ForwardFile};
 use super::graphs;
 use super::{
-    encode_block, fwd_name, graph_name, segment_dir, Block, DeleteSet, FileMeta, SealedSegment,
-    Segment, SegmentMeta, BLOCK,
+    fwd_name, graph_name, segment_dir, Block, DeleteSet, FileMeta, SealedSegment, Segment,
+    SegmentMeta, BLOCK,
 };
 use crate::error::Result;
 use crate::index::builder::Seed;
@@ -23,12 +24,15 @@ fn write_files(
     dir: &Path,
     schema: &CollectionSchema,
     id: u64,
-    block: Block,
+    block: &Block,
     mut graph: impl FnMut(usize) -> Option<GraphData>,
 ) -> Result<(SegmentMeta, SealedSegment)> {
-    let bytes = encode_block(&block)?;
+    let bytes = columns::encode(block)?;
     let name = fwd_name(id);
-    atomic_write(storage, &dir.join(&name), &bytes)?;
+    let path = dir.join(&name);
+    atomic_write(storage, &path, &bytes)?;
+    // Served from the file just written (the page cache), not from the rows in memory.
+    let forward = ForwardFile::open(&path, storage.map(&path)?, schema)?;
     let mut frozen = Vec::with_capacity(schema.vectors.len());
     let mut names = Vec::with_capacity(schema.vectors.len());
     for (v, vs) in schema.vectors.iter().enumerate() {
@@ -38,7 +42,7 @@ fn write_files(
             continue;
         };
         let gname = graph_name(id, &vs.name);
-        let g = graphs::freeze(storage, dir, &gname, &data, vs, &block)?;
+        let g = graphs::freeze(storage, dir, &gname, &data, vs, block.len())?;
         frozen.push(Some(g));
         names.push(Some(gname));
     }
@@ -46,10 +50,10 @@ fn write_files(
         id,
         block: BLOCK,
         rows: block.len() as u64,
-        file: FileMeta::of(name, &bytes),
+        file: FileMeta::of_forward(name, &bytes),
         graphs: names,
     };
-    Ok((meta, SealedSegment::new(id, block, frozen)))
+    Ok((meta, SealedSegment::new(id, forward, frozen)))
 }
 
 impl Segment {
@@ -66,9 +70,9 @@ impl Segment {
         }
         // Deleted rows stay in the persisted block (the graph's row ids are block positions);
         // a merge drops them.
-        write_files(storage, dir, schema, self.id, self.rows.clone(), |v| {
+        write_files(storage, dir, schema, self.id, &self.rows, |v| {
             let live = self.graphs.get(v)?.as_ref()?;
-            graphs::seal(live, &schema.vectors[v], &self.rows, v)
+            graphs::seal(live, &schema.vectors[v], &self.rows.vectors[v].data)
         })
         .map(Some)
     }
@@ -84,15 +88,19 @@ pub(crate) fn merge(
     inputs: &[Arc<SealedSegment>],
     dropped: &DeleteSet,
 ) -> Result<Option<(SegmentMeta, SealedSegment)>> {
-    let mut rows: Vec<(u64, &SealedSegment, usize)> = inputs
+    let views = inputs
         .iter()
-        .flat_map(|s| {
-            s.block
-                .doc_ids
+        .map(|s| s.rows())
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows: Vec<(u64, usize, usize)> = views
+        .iter()
+        .enumerate()
+        .flat_map(|(s, view)| {
+            view.doc_ids
                 .iter()
                 .enumerate()
                 .filter(|(_, &d)| !dropped.contains(d))
-                .map(move |(i, &d)| (d, &**s, i))
+                .map(move |(i, &d)| (d, s, i))
         })
         .collect();
     if rows.is_empty() {
@@ -102,29 +110,33 @@ pub(crate) fn merge(
     // The build starts from the graphs of the largest input none of whose rows is dropped:
     // its rows keep their links and only the others are inserted (a bulk load merged by
     // `optimize` after ten imports: 60 % of the rows, when the policy merged six already).
-    let base = inputs
-        .iter()
-        .filter(|s| s.block.len() > 1 && s.deleted_rows(dropped) == 0)
-        .max_by_key(|s| s.block.len());
+    let mut base: Option<usize> = None;
+    for (s, view) in views.iter().enumerate() {
+        let intact = view.len() > 1 && !view.doc_ids.iter().any(|&d| dropped.contains(d));
+        if intact && base.is_none_or(|b| views[b].len() < view.len()) {
+            base = Some(s);
+        }
+    }
     let mut positions: Vec<u32> = Vec::new();
     let mut merged = Block::new(schema);
+    merged.reserve(rows.len());
     for (at, (d, s, i)) in rows.into_iter().enumerate() {
-        if base.is_some_and(|b| std::ptr::eq(&**b, s)) {
+        if base == Some(s) {
             positions.push(at as u32);
         }
-        merged.push(d, s.block.row(i));
+        merged.push(d, views[s].row(i, schema)?);
     }
     storage.create_dir_all(&segment_dir(dir, id))?;
     storage.sync_dir(dir)?;
     let mut built: Vec<Option<GraphData>> = (0..schema.vectors.len())
         .map(|v| {
-            let seed_graph = base.and_then(|b| b.graphs.get(v)?.as_ref().map(|g| g.to_data()));
+            let seed_graph = base.and_then(|b| inputs[b].stored_graph(v).map(|g| g.to_data()));
             let seed = seed_graph.as_ref().map(|graph| Seed {
                 graph,
                 positions: &positions,
             });
-            graphs::build_from(&schema.vectors[v], &merged, v, seed)
+            graphs::build_from(&schema.vectors[v], &merged.vectors[v].data, seed)
         })
         .collect();
-    write_files(storage, dir, schema, id, merged, |v| built[v].take()).map(Some)
+    write_files(storage, dir, schema, id, &merged, |v| built[v].take()).map(Some)
 }

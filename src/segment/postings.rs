@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::Block;
+use super::Rows;
 use crate::doc::Value;
+use crate::error::Result;
 
 /// A hashable form of the values an inverted index covers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,10 +62,24 @@ impl InvertedIndexes {
         InvertedIndexes((0..fields).map(|_| OnceLock::new()).collect())
     }
 
-    /// The postings of `field`, building them on first use.
-    pub(crate) fn get(&self, block: &Block, field: usize) -> Option<&Postings> {
-        let slot = self.0.get(field)?;
-        let column = block.fields.get(field)?;
-        Some(slot.get_or_init(|| Postings::build(column)))
+    /// Approximate bytes of the postings built so far.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|p| p.0.values().map(|rows| 48 + 4 * rows.len()).sum::<usize>())
+            .sum()
+    }
+
+    /// The postings of `field` over `rows`, building them on first use.
+    pub(crate) fn get(&self, rows: &Rows<'_>, field: usize) -> Result<Option<&Postings>> {
+        let Some(slot) = self.0.get(field) else {
+            return Ok(None);
+        };
+        if let Some(done) = slot.get() {
+            return Ok(Some(done));
+        }
+        let column = rows.column(field)?;
+        Ok(Some(slot.get_or_init(|| Postings::build(column))))
     }
 }

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{rules, wal_id, wal_path, Batch, IdTracker, Row, Segment};
+use super::writing::ApplyError;
+use super::{rules, wal_id, wal_path, Batch, Elsewhere, IdTracker, Segment};
 use crate::error::{Error, Result};
 use crate::schema::CollectionSchema;
 use crate::storage::Storage;
@@ -43,7 +44,7 @@ impl Segment {
         schema: &CollectionSchema,
         options: &RecoverOptions,
         ids: &mut IdTracker,
-        elsewhere: &dyn Fn(u64) -> Option<Row>,
+        elsewhere: &Elsewhere<'_>,
     ) -> Result<Recovered> {
         let path = wal_path(dir, id);
         let mut segment = Segment::new(id, schema);
@@ -81,8 +82,11 @@ impl Segment {
             let seq = record.seq;
             segment
                 .apply(seq, record.op, record.payload, ids, elsewhere)
-                .map_err(|reason| {
-                    Error::corrupted(&path, offset, format!("record seq {seq}: {reason}"))
+                .map_err(|e| match e {
+                    ApplyError::Record(reason) => {
+                        Error::corrupted(&path, offset, format!("record seq {seq}: {reason}"))
+                    }
+                    ApplyError::Stored(e) => e,
                 })?;
             replayed += 1;
         }

@@ -1,39 +1,48 @@
-//! A sealed segment: immutable files (forward store, frozen graphs) loaded once and shared by
+//! A sealed segment: immutable files (forward store, frozen graphs) mapped once and shared by
 //! `Arc`, so that a reader's snapshot keeps the segments it reads alive across a merge.
+//!
+//! Opening one costs O(1) in its rows: the forward file's header and section table are
+//! checked, its sections on first use (see [`ForwardFile`]).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
+use super::columns::{self, ForwardFile};
 use super::graphs::{self, GraphLoad};
-use super::{decode_block, Block, InvertedIndexes, SegmentMeta};
-use crate::error::Result;
+use super::{decode_block, DeleteSet, InvertedIndexes, Rows, SegmentMeta};
+use crate::error::{Error, Result};
 use crate::index::frozen::FrozenGraph;
-use crate::schema::{CollectionSchema, IndexKind};
-use crate::storage::Storage;
+use crate::schema::{CollectionSchema, IndexKind, VectorSchema};
+use crate::storage::{Mapped, Storage};
 
 /// A persisted, immutable segment.
 #[derive(Debug)]
 pub(crate) struct SealedSegment {
     pub(crate) id: u64,
-    pub(crate) block: Block,
+    pub(crate) forward: ForwardFile,
     /// One frozen graph per vector field with an HNSW index (`None` for flat fields).
-    pub(crate) graphs: Vec<Option<FrozenGraph>>,
+    graphs: Vec<Option<FrozenGraph>>,
+    /// Per vector field: whether the graph agrees with the forward store's vectors, checked on
+    /// first use; a graph that does not is rebuilt in memory then (`Some`).
+    checked: Vec<OnceLock<Result<Option<FrozenGraph>, String>>>,
     /// Inverted indexes of the scalar fields that declare one, built on first use.
     pub(crate) inverted: InvertedIndexes,
 }
 
 impl SealedSegment {
-    pub(crate) fn new(id: u64, block: Block, graphs: Vec<Option<FrozenGraph>>) -> Self {
+    pub(crate) fn new(id: u64, forward: ForwardFile, graphs: Vec<Option<FrozenGraph>>) -> Self {
         SealedSegment {
-            inverted: InvertedIndexes::new(block.fields.len()),
+            inverted: InvertedIndexes::new(forward.field_count()),
+            checked: graphs.iter().map(|_| OnceLock::new()).collect(),
             id,
-            block,
+            forward,
             graphs,
         }
     }
 
-    /// Loads the segment `meta` describes: its forward store (checked against the manifest's
-    /// length and checksum) and its graphs (mapped, or rebuilt when missing or damaged).
-    /// Returns how each HNSW field's graph was loaded.
+    /// Loads the segment `meta` describes: its forward file (mapped; the checksummed prefix
+    /// checked against the manifest) and its graphs (mapped, or rebuilt when missing or
+    /// damaged). Returns how each HNSW field's graph was loaded.
     pub(crate) fn load(
         storage: &dyn Storage,
         dir: &Path,
@@ -41,14 +50,13 @@ impl SealedSegment {
         schema: &CollectionSchema,
         read_only: bool,
     ) -> Result<(Self, Vec<(String, GraphLoad)>)> {
-        let bytes = meta.file.read(storage, dir)?;
         let path = dir.join(&meta.file.name);
-        let block = decode_block(&path, &bytes, schema)?;
-        if block.len() as u64 != meta.rows {
-            return Err(crate::Error::corrupted(
+        let forward = open_forward(storage, &path, meta, schema)?;
+        if forward.len() as u64 != meta.rows {
+            return Err(Error::corrupted(
                 &path,
-                24,
-                format!("{} rows, the manifest says {}", block.len(), meta.rows),
+                16,
+                format!("{} rows, the manifest says {}", forward.len(), meta.rows),
             ));
         }
         let mut frozen = Vec::with_capacity(schema.vectors.len());
@@ -64,19 +72,181 @@ impl SealedSegment {
                 .cloned()
                 .flatten()
                 .unwrap_or_else(|| super::graph_name(meta.id, &vs.name));
-            let (graph, load) = graphs::load(storage, dir, &name, vs, &block, v, read_only)?;
+            let (graph, load) = match graphs::map(storage, dir, &name, vs, forward.len()) {
+                Ok(graph) => (graph, GraphLoad::Mapped),
+                Err(reason) => {
+                    let vectors = forward.vectors(v)?;
+                    let graph = graphs::rebuild(storage, dir, &name, vs, vectors, read_only)?;
+                    (graph, GraphLoad::Rebuilt { reason })
+                }
+            };
             loads.push((vs.name.clone(), load));
             frozen.push(Some(graph));
         }
-        Ok((SealedSegment::new(meta.id, block, frozen), loads))
+        Ok((SealedSegment::new(meta.id, forward, frozen), loads))
+    }
+
+    /// Rows stored (live, deleted and superseded).
+    pub(crate) fn len(&self) -> usize {
+        self.forward.len()
+    }
+
+    /// The rows, doc ids and pks checked.
+    pub(crate) fn rows(&self) -> Result<Rows<'_>> {
+        Rows::of_file(&self.forward)
+    }
+
+    /// The graph of vector field `v` (`None` for a flat field), once it is known to agree with
+    /// the forward store: a cosine graph's stored inverse norms must be those of the vectors (a
+    /// crafted file with recomputed checksums would otherwise skew every walk silently). A
+    /// graph that does not agree is rebuilt in memory from the vectors on first use, as an
+    /// open rebuilds a damaged graph file (`verify` reports the file).
+    pub(crate) fn graph(&self, v: usize, vs: &VectorSchema) -> Result<Option<&FrozenGraph>> {
+        let Some(stored) = self.graphs.get(v).and_then(Option::as_ref) else {
+            return Ok(None);
+        };
+        let vectors = self.forward.vectors(v)?;
+        let verdict = self.checked[v].get_or_init(|| {
+            if graphs::check_norms(stored, vectors, vs.dimension).is_ok() {
+                return Ok(None);
+            }
+            graphs::build(vs, vectors)
+                .ok_or_else(|| "no HNSW index".to_string())
+                .and_then(|data| {
+                    FrozenGraph::open(Mapped::from_bytes(&data.encode()), vs.metric, self.len())
+                        .map_err(|(_, reason)| reason)
+                })
+                .map(Some)
+        });
+        match verdict {
+            Ok(None) => Ok(Some(stored)),
+            Ok(Some(rebuilt)) => Ok(Some(rebuilt)),
+            Err(reason) => Err(Error::corrupted(
+                self.forward.path(),
+                0,
+                format!("graph of field {}: {reason}", vs.name),
+            )),
+        }
+    }
+
+    /// Graphs rebuilt in memory on first use because their file disagreed with the vectors.
+    pub(crate) fn repaired_graphs(&self) -> usize {
+        self.checked
+            .iter()
+            .filter(|c| matches!(c.get(), Some(Ok(Some(_)))))
+            .count()
+    }
+
+    /// The graphs as stored, unchecked against the vectors (merges seed from them).
+    pub(crate) fn stored_graph(&self, v: usize) -> Option<&FrozenGraph> {
+        self.graphs.get(v).and_then(Option::as_ref)
+    }
+
+    /// Bytes served from memory maps, and bytes held in process memory.
+    pub(crate) fn memory(&self) -> (u64, u64) {
+        let mut mapped = 0u64;
+        let mut resident = self.forward.resident_bytes() as u64 + self.inverted.bytes() as u64;
+        let files = std::iter::once((self.forward.byte_len(), self.forward.is_mapped())).chain(
+            self.graphs
+                .iter()
+                .flatten()
+                .map(|g| (g.byte_len(), g.is_mapped())),
+        );
+        for (bytes, is_mapped) in files {
+            if is_mapped {
+                mapped += bytes as u64;
+            } else {
+                resident += bytes as u64;
+            }
+        }
+        (mapped, resident)
     }
 
     /// Rows of this segment whose doc id is in `deleted`.
-    pub(crate) fn deleted_rows(&self, deleted: &super::DeleteSet) -> usize {
-        self.block
+    pub(crate) fn deleted_rows(&self, deleted: &DeleteSet) -> Result<usize> {
+        Ok(self
+            .rows()?
             .doc_ids
             .iter()
             .filter(|&&id| deleted.contains(id))
-            .count()
+            .count())
     }
+
+    /// The doc id of `pk`'s row here that `deleted` does not hold.
+    pub(crate) fn live_doc(&self, pk: &str, deleted: &DeleteSet) -> Result<Option<u64>> {
+        let rows = self.forward.rows_with_key(pk)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let ids = self.forward.doc_ids()?;
+        let mut live = rows
+            .into_iter()
+            .map(|r| ids[r])
+            .filter(|&id| !deleted.contains(id));
+        let first = live.next();
+        if let Some(other) = live.next() {
+            // Writes delete a pk's row before they add another: two live rows mean a damaged
+            // or crafted file (`verify` checks this across segments too).
+            return Err(Error::corrupted(
+                self.forward.path(),
+                0,
+                format!("pk {pk:?} is live in doc ids {first:?} and {other}"),
+            ));
+        }
+        Ok(first)
+    }
+}
+
+/// Maps the forward file of `meta` and checks it against the manifest: a version-2 file by
+/// its checksummed prefix (the sections check themselves on first use), a version-1 file
+/// (one MessagePack payload) whole, decoded and held in memory in the current layout.
+pub(crate) fn open_forward(
+    storage: &dyn Storage,
+    path: &Path,
+    meta: &SegmentMeta,
+    schema: &CollectionSchema,
+) -> Result<ForwardFile> {
+    let file = &meta.file;
+    let size = storage.size(path)?;
+    if size != file.len {
+        return Err(Error::corrupted(
+            path,
+            size.min(file.len),
+            format!("file is {size} bytes, the manifest says {}", file.len),
+        ));
+    }
+    let mapped = storage.map(path)?;
+    if mapped.len() as u64 != file.len {
+        return Err(Error::corrupted(
+            path,
+            0,
+            format!(
+                "file is {} bytes, the manifest says {}",
+                mapped.len(),
+                file.len
+            ),
+        ));
+    }
+    let checked = if columns::is_v2(&mapped) {
+        columns::prefix_len(&mapped).and_then(|n| mapped.get(..n))
+    } else {
+        Some(&mapped[..])
+    };
+    let crc = checked.map(crc32c::crc32c);
+    if crc != Some(file.crc) {
+        return Err(Error::corrupted(
+            path,
+            0,
+            format!(
+                "file checksum {crc:#010x?} differs from the manifest's {:#010x}",
+                file.crc
+            ),
+        ));
+    }
+    if columns::is_v2(&mapped) {
+        return ForwardFile::open(path, mapped, schema);
+    }
+    let block = decode_block(path, &mapped, schema)?;
+    let bytes = columns::encode(&block)?;
+    ForwardFile::open(path, Mapped::from_bytes(&bytes), schema)
 }

@@ -4,12 +4,23 @@
 
 use std::sync::Arc;
 
-use super::{Batch, Block, IdTracker, Row};
+use hashbrown::HashMap;
+
+use super::{Batch, Block, DeleteSet, Elsewhere, IdTracker, Row};
 use crate::doc::DocStatus;
 use crate::index::distance::dot;
 use crate::index::live::LiveGraph;
 use crate::schema::{CollectionSchema, Metric};
 use crate::wal::{Op, Wal};
+
+/// Why a record could not be applied.
+#[derive(Debug)]
+pub(crate) enum ApplyError {
+    /// The record does not fit the schema or its op (a damaged or crafted WAL record).
+    Record(String),
+    /// A file of another segment, read to apply the record, is damaged.
+    Stored(crate::Error),
+}
 
 /// A segment that takes writes (or, once rotated out, waits in memory to be persisted).
 #[derive(Debug)]
@@ -19,6 +30,8 @@ pub(crate) struct Segment {
     wal: Option<Arc<Wal<Batch>>>,
     /// The rows of every applied record, in doc-id order.
     pub(crate) rows: Block,
+    /// Each pk's newest row here.
+    keys: HashMap<String, u32>,
     /// One live graph per HNSW vector field, fed by the background indexer.
     pub(crate) graphs: Vec<Option<Arc<LiveGraph>>>,
     /// The seq of the last record applied (0 before the first).
@@ -36,6 +49,7 @@ impl Segment {
             id,
             wal: None,
             rows: Block::new(schema),
+            keys: HashMap::new(),
             graphs: super::graphs::new_live_graphs(schema),
             last_seq: 0,
             inv_norms: vec![Vec::new(); schema.vectors.len()],
@@ -51,6 +65,7 @@ impl Segment {
     /// readers wait for it.
     pub(crate) fn reserve(&mut self, rows: usize) {
         self.rows.reserve(rows);
+        self.keys.reserve(rows);
         for (norms, &cosine) in self.inv_norms.iter_mut().zip(&self.cosine) {
             if cosine {
                 norms.reserve(rows);
@@ -106,8 +121,30 @@ impl Segment {
                 norms.push(if n > 0.0 { 1.0 / n } else { 0.0 });
             }
         }
-        let id = ids.assign(&row.pk);
+        let id = ids.assign();
+        self.keys.insert(row.pk.clone(), self.rows.len() as u32);
         self.rows.push(id, row);
+    }
+
+    /// The doc id of `pk`'s row here, when `deleted` does not hold it.
+    pub(crate) fn live_doc(&self, pk: &str, deleted: &DeleteSet) -> Option<u64> {
+        let &row = self.keys.get(pk)?;
+        let id = *self.rows.doc_ids.get(row as usize)?;
+        (!deleted.contains(id)).then_some(id)
+    }
+
+    fn find_live(
+        &self,
+        pk: &str,
+        ids: &IdTracker,
+        elsewhere: &Elsewhere<'_>,
+    ) -> Result<Option<u64>, ApplyError> {
+        match self.live_doc(pk, &ids.deleted) {
+            Some(id) => Ok(Some(id)),
+            None => elsewhere
+                .live_doc(pk, &ids.deleted)
+                .map_err(ApplyError::Stored),
+        }
     }
 
     /// `1 / |row|` of every row of vector field `v`, for a cosine field.
@@ -118,23 +155,24 @@ impl Segment {
         }
     }
 
-    /// Applies the record `seq`. `elsewhere` finds a stored row of another segment by doc id
-    /// (what an update merges into). Fails only when the op and the payload do not belong
-    /// together or a row does not fit the schema, which a WAL written by this crate never holds.
+    /// Applies the record `seq`. `elsewhere` are the other segments, where a pk may be live and
+    /// an update finds the row it merges into. Fails when the op and the payload do not belong
+    /// together or a row does not fit the schema (which a WAL written by this crate never
+    /// holds), or when another segment's file turns out damaged.
     pub(crate) fn apply(
         &mut self,
         seq: u64,
         op: Op,
         batch: Batch,
         ids: &mut IdTracker,
-        elsewhere: &dyn Fn(u64) -> Option<Row>,
-    ) -> Result<Vec<DocStatus>, String> {
+        elsewhere: &Elsewhere<'_>,
+    ) -> Result<Vec<DocStatus>, ApplyError> {
         let mut out = Vec::with_capacity(crate::wal::WalPayload::doc_count(&batch));
         match (op, batch) {
             (Op::Insert, Batch::Rows(rows)) => {
                 for row in rows {
-                    self.check_shape(&row)?;
-                    if ids.live.contains_key(&row.pk) {
+                    self.check_shape(&row).map_err(ApplyError::Record)?;
+                    if self.find_live(&row.pk, ids, elsewhere)?.is_some() {
                         out.push(DocStatus::AlreadyExists);
                     } else {
                         self.add(ids, row);
@@ -144,55 +182,66 @@ impl Segment {
             }
             (Op::Upsert, Batch::Rows(rows)) => {
                 for row in rows {
-                    self.check_shape(&row)?;
-                    ids.remove(&row.pk);
+                    self.check_shape(&row).map_err(ApplyError::Record)?;
+                    if let Some(id) = self.find_live(&row.pk, ids, elsewhere)? {
+                        ids.delete(id);
+                    }
                     self.add(ids, row);
                     out.push(DocStatus::Ok);
                 }
             }
             (Op::Update, Batch::Patches(patches)) => {
                 for patch in patches {
-                    let Some(&id) = ids.live.get(&patch.pk) else {
+                    let Some(id) = self.find_live(&patch.pk, ids, elsewhere)? else {
                         out.push(DocStatus::NotFound);
                         continue;
                     };
                     let current = match self.rows.find(id) {
                         Some(i) => Some(self.rows.row(i)),
-                        None => elsewhere(id),
+                        None => elsewhere.row(id).map_err(ApplyError::Stored)?,
                     };
                     let Some(mut row) = current else {
-                        return Err(format!("live doc id {id} of {:?} has no row", patch.pk));
+                        return Err(ApplyError::Record(format!(
+                            "live doc id {id} of {:?} has no row",
+                            patch.pk
+                        )));
                     };
                     for (f, value) in patch.fields {
                         let slot = row
                             .fields
                             .get_mut(f as usize)
-                            .ok_or("patch names no field")?;
+                            .ok_or_else(|| ApplyError::Record("patch names no field".into()))?;
                         *slot = value;
                     }
                     for (v, vector) in patch.vectors {
                         let slot = row
                             .vectors
                             .get_mut(v as usize)
-                            .ok_or("patch names no vector")?;
+                            .ok_or_else(|| ApplyError::Record("patch names no vector".into()))?;
                         *slot = vector;
                     }
-                    self.check_shape(&row)?;
-                    ids.remove(&patch.pk);
+                    self.check_shape(&row).map_err(ApplyError::Record)?;
+                    ids.delete(id);
                     self.add(ids, row);
                     out.push(DocStatus::Ok);
                 }
             }
             (Op::Delete, Batch::Keys(keys)) => {
                 for pk in keys {
-                    out.push(if ids.remove(&pk) {
-                        DocStatus::Ok
-                    } else {
-                        DocStatus::NotFound
+                    out.push(match self.find_live(&pk, ids, elsewhere)? {
+                        Some(id) => {
+                            ids.delete(id);
+                            DocStatus::Ok
+                        }
+                        None => DocStatus::NotFound,
                     });
                 }
             }
-            (op, _) => return Err(format!("a {op:?} record carries the wrong kind of payload")),
+            (op, _) => {
+                return Err(ApplyError::Record(format!(
+                    "a {op:?} record carries the wrong kind of payload"
+                )))
+            }
         }
         self.last_seq = seq;
         Ok(out)
