@@ -100,7 +100,7 @@ impl State {
         };
         let statuses = writing
             .apply(seq, op, batch, ids, &elsewhere)
-            .map_err(|reason| Error::InvalidArgument(format!("internal: {reason}")))?;
+            .map_err(|reason| Error::InvariantViolated { reason })?;
         self.visible_seq = seq;
         Ok(statuses)
     }
