@@ -54,9 +54,155 @@ pub enum Error {
     #[error("serialization: {0}")]
     Serialization(String),
 
-    /// The caller passed an argument that cannot be accepted.
+    /// An argument refused for a reason no dedicated variant describes.
+    ///
+    /// The library itself never returns it: every condition it checks has a variant of its own
+    /// below. It stays for code built on the crate (the command-line tool, bindings, an
+    /// application's own checks) that reports its own argument errors as an [`Error`].
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A schema breaks zvec's rules (collection name, field names and counts, dimensions, index
+    /// parameters); see [`crate::CollectionSchema::validate`].
+    #[error("Invalid schema: {reason}")]
+    InvalidSchema {
+        /// Which rule, naming the field where there is one.
+        reason: String,
+    },
+
+    /// A collection option is out of range (see [`crate::CollectionOptions`]).
+    #[error("Invalid options: {reason}")]
+    InvalidOptions {
+        /// Which option and why.
+        reason: String,
+    },
+
+    /// A flush policy's text form does not parse (see [`crate::wal::FlushPolicy`]).
+    #[error("flush policy {text:?}: expected always, every:<N> (N ≥ 1), interval:<MS> (MS ≥ 1) or never")]
+    InvalidFlushPolicy {
+        /// The text as given.
+        text: String,
+    },
+
+    /// A write call carries more documents than one batch may hold; nothing was written.
+    #[error("Too many docs: {len} exceeds max write batch size of {max}")]
+    BatchTooLarge {
+        /// Documents in the call.
+        len: usize,
+        /// The most one call may carry ([`crate::collection::MAX_BATCH`]).
+        max: usize,
+    },
+
+    /// A write call's documents encode to more than one WAL record may hold; nothing was
+    /// written. Split the batch.
+    #[error("a WAL record must hold 1..={max} bytes, got {len}")]
+    RecordTooLarge {
+        /// The encoded size of the record, in bytes.
+        len: usize,
+        /// The largest record, in bytes.
+        max: usize,
+    },
+
+    /// A query asked for no results or for more than a query may return.
+    #[error("Invalid query: topk[{topk}] must be in 1..={max}")]
+    TopkOutOfRange {
+        /// The `topk` given.
+        topk: usize,
+        /// The largest allowed ([`crate::query::MAX_TOPK`]).
+        max: usize,
+    },
+
+    /// A scan page asked for no documents or for more than a page may hold.
+    #[error("scan limit {limit} must be in 1..={max}")]
+    ScanLimitOutOfRange {
+        /// The `limit` given.
+        limit: usize,
+        /// The largest allowed ([`crate::query::MAX_TOPK`]).
+        max: usize,
+    },
+
+    /// A grouped query asked for no groups or for no hits per group.
+    #[error("group_count and topk_per_group must be ≥ 1")]
+    GroupSizeOutOfRange {
+        /// The `group_count` given.
+        group_count: usize,
+        /// The `topk_per_group` given.
+        topk_per_group: usize,
+    },
+
+    /// A read names a field the schema does not have. (A document naming an unknown field is
+    /// an [`Error::InvalidDoc`], a filter naming one an [`Error::InvalidFilter`].)
+    #[error("{}", .usage.message(.field))]
+    UnknownField {
+        /// The name as given.
+        field: String,
+        /// Where the read named it.
+        usage: FieldUsage,
+    },
+
+    /// A query vector's length is not the dimension of the field it searches. (A document's
+    /// vector of the wrong length is an [`Error::InvalidDoc`].)
+    #[error("Invalid query: dimension mismatch, expected {expected} but got {got}")]
+    DimensionMismatch {
+        /// The vector field searched.
+        field: String,
+        /// The field's dimension.
+        expected: usize,
+        /// The query vector's length.
+        got: usize,
+    },
+
+    /// A query vector has a NaN or infinite component, which no distance can rank.
+    #[error("Invalid query: the vector has a NaN or infinite component")]
+    NonFiniteVector {
+        /// The vector field searched.
+        field: String,
+    },
+
+    /// A query by document id ([`crate::Query::by_id`]) names no live document.
+    #[error("Document with id '{pk}' not found")]
+    DocNotFound {
+        /// The primary key given.
+        pk: String,
+    },
+
+    /// A query with several vector routes has no reranker to merge them.
+    #[error("A reranker is required to merge results from multiple queries")]
+    RerankerRequired {
+        /// The number of routes.
+        routes: usize,
+    },
+
+    /// A weighted reranker does not have one weight per vector route.
+    #[error("WeightedReRanker has {weights} weights for {routes} queries")]
+    RerankerWeightsMismatch {
+        /// The number of weights.
+        weights: usize,
+        /// The number of routes.
+        routes: usize,
+    },
+
+    /// `delete_by_filter` was given an empty expression, which would delete everything; that
+    /// is what [`crate::Collection::delete_all`] is for.
+    #[error("delete_by_filter needs a non-empty filter; use delete_all to delete everything")]
+    EmptyFilter,
+
+    /// A scan cursor's text form does not parse (see [`crate::ScanCursor::from_token`]).
+    #[error("scan cursor '{token}' is not valid")]
+    InvalidCursor {
+        /// The text as given.
+        token: String,
+    },
+
+    /// The engine could not apply a write it had validated and logged: its own state contradicts
+    /// itself. No input can cause it (every write is checked against the same rules before it is
+    /// logged); it means a bug. The collection refuses later writes, and reopening it replays the
+    /// log, which reports the record as corruption if the contradiction is in the file.
+    #[error("stratavec bug, please report: a logged write could not be applied: {reason}")]
+    InvariantViolated {
+        /// What contradicted what.
+        reason: String,
+    },
 
     /// Another handle holds a conflicting lock on the collection.
     #[error("{0}")]
@@ -99,7 +245,60 @@ pub enum Error {
     Closed,
 }
 
+/// Where a read named a field the schema does not have ([`Error::UnknownField`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldUsage {
+    /// As the vector field of a query route.
+    QueryVector,
+    /// As the field a grouped query groups by.
+    GroupBy,
+    /// Among the output fields of a fetch, query or scan.
+    Output,
+}
+
+impl FieldUsage {
+    /// zvec's wording for each place.
+    fn message(self, field: &str) -> String {
+        match self {
+            FieldUsage::QueryVector => {
+                format!("Invalid query: vector field[{field}] not found in collection schema")
+            }
+            FieldUsage::GroupBy => format!("group_by field {field} not defined in schema"),
+            FieldUsage::Output => format!("output field {field} not defined in schema"),
+        }
+    }
+}
+
 impl Error {
+    /// Whether the call's own arguments were refused: nothing was written, the handle is
+    /// unaffected, and the same call fails again until the arguments change. Everything else
+    /// concerns the files, the environment or the state of the handle.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidArgument(_)
+                | Error::InvalidSchema { .. }
+                | Error::InvalidOptions { .. }
+                | Error::InvalidFlushPolicy { .. }
+                | Error::BatchTooLarge { .. }
+                | Error::RecordTooLarge { .. }
+                | Error::TopkOutOfRange { .. }
+                | Error::ScanLimitOutOfRange { .. }
+                | Error::GroupSizeOutOfRange { .. }
+                | Error::UnknownField { .. }
+                | Error::DimensionMismatch { .. }
+                | Error::NonFiniteVector { .. }
+                | Error::DocNotFound { .. }
+                | Error::RerankerRequired { .. }
+                | Error::RerankerWeightsMismatch { .. }
+                | Error::EmptyFilter
+                | Error::InvalidCursor { .. }
+                | Error::InvalidDoc { .. }
+                | Error::InvalidFilter { .. }
+        )
+    }
+
     /// Wraps an [`io::Error`] with the operation and the path it concerned.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {

@@ -28,7 +28,7 @@ pub use collection::{
     VerifyReport,
 };
 pub use doc::{Doc, DocStatus, Value};
-pub use error::{Error, Result};
+pub use error::{Error, FieldUsage, Result};
 pub use index::kernel_name;
 pub use query::{FetchOptions, Group, GroupBy, Query, ReRanker, SearchOptions};
 pub use schema::{

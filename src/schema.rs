@@ -311,7 +311,7 @@ impl CollectionSchema {
     /// The same checks run on the schema of every manifest read from disk, so a damaged or
     /// crafted manifest can never hand the engine (or hnsw_rs) a value `create` would refuse.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |msg: String| Err(Error::InvalidArgument(format!("Invalid schema: {msg}")));
+        let invalid = |reason: String| Err(Error::InvalidSchema { reason });
         if self.name.is_empty() {
             return invalid("the collection name must not be empty".into());
         }

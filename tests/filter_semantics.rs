@@ -595,7 +595,7 @@ fn delete_by_filter_refuses_empty_and_invalid_filters() {
     let c = l.any();
     for expr in ["", "   "] {
         match c.delete_by_filter(expr) {
-            Err(Error::InvalidArgument(m)) => assert!(m.contains("delete_all"), "{m}"),
+            Err(e @ Error::EmptyFilter) => assert!(e.to_string().contains("delete_all"), "{e}"),
             other => panic!("[{expr}]: {other:?}"),
         }
     }

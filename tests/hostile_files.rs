@@ -789,7 +789,7 @@ fn collection_names_and_schemas_are_validated_like_create() {
         let mut s = schema();
         s.name = name.clone();
         let err = Collection::create(t.path().join("c"), s, CollectionOptions::default());
-        assert!(matches!(err, Err(Error::InvalidArgument(_))));
+        assert!(matches!(err, Err(Error::InvalidSchema { .. })));
         let (_t, dir) = fresh();
         edit_manifest(&dir, |m| {
             *get(get(m, "schema"), "name") = Mp::from(name.as_str())

@@ -2,8 +2,8 @@
 //! grouped queries, which keep working after a reopen (zvec's return nothing then).
 
 use stratavec::{
-    Collection, CollectionOptions, CollectionSchema, DataType, Doc, Error, FieldSchema, GroupBy,
-    Metric, OpenOptions, Query, ReRanker, VectorSchema,
+    Collection, CollectionOptions, CollectionSchema, DataType, Doc, Error, FieldSchema, FieldUsage,
+    GroupBy, Metric, OpenOptions, Query, ReRanker, VectorSchema,
 };
 
 fn schema() -> CollectionSchema {
@@ -115,7 +115,16 @@ fn several_routes_need_a_reranker_with_matching_weights() {
     let err = c
         .query(&q.reranker(ReRanker::Weighted { weights: vec![1.0] }))
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::RerankerWeightsMismatch {
+                weights: 1,
+                routes: 2
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,5 +161,8 @@ fn group_by_orders_groups_by_best_hit_and_survives_reopen() {
     let again = c.group_by_query(&q, &g).unwrap();
     assert_eq!(again, groups, "grouping is the same after reopen");
     let err = c.group_by_query(&q, &GroupBy::new("nope")).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)));
+    assert!(
+        matches!(&err, Error::UnknownField { field, usage: FieldUsage::GroupBy } if field == "nope"),
+        "{err}"
+    );
 }

@@ -167,14 +167,14 @@ fn scan_and_count_refuse_bad_arguments() {
     for bad in [0, 100_001] {
         assert!(matches!(
             c.scan(&ScanOptions::default().limit(bad), None),
-            Err(Error::InvalidArgument(_))
+            Err(Error::ScanLimitOutOfRange { limit, max: 100_000 }) if limit == bad
         ));
     }
     for token in ["", "zz-1", "5-3", "1-2-3"] {
         assert!(
             matches!(
                 ScanCursor::from_token(token),
-                Err(Error::InvalidArgument(_))
+                Err(Error::InvalidCursor { token: t }) if t == token
             ),
             "{token}"
         );

@@ -42,9 +42,11 @@ pyo3::create_exception!(
 
 /// Maps the crate's error enum to Python exceptions: caller mistakes are `ValueError`
 /// (zvec's INVALID_ARGUMENT), everything the environment or the files did is a `RuntimeError`
-/// (zvec's INTERNAL_ERROR), with subclasses for corruption, poisoning and locks.
+/// (zvec's INTERNAL_ERROR), with subclasses for corruption, poisoning and locks. The message is
+/// the crate's, which already has zvec's wording.
 fn to_py(e: Error) -> PyErr {
     match e {
+        // Without the crate's "invalid argument: " prefix, which zvec does not have.
         Error::InvalidArgument(msg) => PyValueError::new_err(msg),
         // zvec words primary-key errors `Invalid doc: id[<preview>] <reason>`.
         Error::InvalidDoc { pk, reason } if reason.starts_with("id ") => {
@@ -60,9 +62,8 @@ fn to_py(e: Error) -> PyErr {
                 ))
             }
         }
-        e @ (Error::InvalidDoc { .. }
-        | Error::InvalidFilter { .. }
-        | Error::CollectionNotFound(_)
+        e if e.is_invalid_argument() => PyValueError::new_err(e.to_string()),
+        e @ (Error::CollectionNotFound(_)
         | Error::PathExists(_)
         | Error::ReadOnly
         | Error::Closed) => PyValueError::new_err(e.to_string()),

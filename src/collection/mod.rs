@@ -142,7 +142,7 @@ impl Collection {
         };
         stored
             .validate()
-            .map_err(|reason| Error::InvalidArgument(format!("Invalid options: {reason}")))?;
+            .map_err(|reason| Error::InvalidOptions { reason })?;
         let storage = options.storage.clone();
         if storage.exists(path)? && !Self::is_unfinished_create(&*storage, path)? {
             return Err(Error::PathExists(path.to_path_buf()));
@@ -259,12 +259,7 @@ impl Collection {
     /// matched (so replay is deterministic); the keys can be inserted again afterwards. Returns
     /// the number deleted. An empty expression is an error: use [`Collection::delete_all`].
     pub fn delete_by_filter(&self, expr: &str) -> Result<usize> {
-        let filter = Filter::compile(&self.schema, expr)?.ok_or_else(|| {
-            Error::InvalidArgument(
-                "delete_by_filter needs a non-empty filter; use delete_all to delete everything"
-                    .into(),
-            )
-        })?;
+        let filter = Filter::compile(&self.schema, expr)?.ok_or(Error::EmptyFilter)?;
         self.delete_matching(Some(&filter))
     }
 
@@ -486,9 +481,8 @@ impl Inner {
         let cause = match &e {
             Error::Poisoned { cause, .. } => cause.clone(),
             Error::Io { source, .. } => Arc::new(io::Error::new(source.kind(), e.to_string())),
-            Error::InvalidArgument(_) | Error::InvalidDoc { .. } | Error::Serialization(_) => {
-                return e
-            }
+            refused if refused.is_invalid_argument() => return e,
+            Error::Serialization(_) => return e,
             other => Arc::new(io::Error::other(other.to_string())),
         };
         let _ = self.failure.set(cause);

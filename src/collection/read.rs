@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use super::state::State;
 use super::Collection;
 use crate::doc::Doc;
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldUsage, Result};
 use crate::query::{
     flat, plan, FetchOptions, Filter, Query, SearchOptions, VectorSource, MAX_TOPK,
 };
@@ -57,10 +57,10 @@ impl Collection {
     pub fn query(&self, query: &Query) -> Result<Vec<Doc>> {
         self.inner.check_open()?;
         if query.topk == 0 || query.topk > MAX_TOPK {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid query: topk[{}] must be in 1..={MAX_TOPK}",
-                query.topk
-            )));
+            return Err(Error::TopkOutOfRange {
+                topk: query.topk,
+                max: MAX_TOPK,
+            });
         }
         let projection = self.projection(query.output_fields.as_deref(), query.include_vector)?;
         let filter = Filter::compile(&self.schema, query.filter.as_deref().unwrap_or(""))?;
@@ -86,18 +86,15 @@ impl Collection {
                 .route(&st, route, query.topk, query.ef, filter, &projection)?
                 .1),
             routes => {
-                let reranker = query.reranker.as_ref().ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "A reranker is required to merge results from multiple queries".into(),
-                    )
+                let reranker = query.reranker.as_ref().ok_or(Error::RerankerRequired {
+                    routes: routes.len(),
                 })?;
                 if let crate::ReRanker::Weighted { weights } = reranker {
                     if weights.len() != routes.len() {
-                        return Err(Error::InvalidArgument(format!(
-                            "WeightedReRanker has {} weights for {} queries",
-                            weights.len(),
-                            routes.len()
-                        )));
+                        return Err(Error::RerankerWeightsMismatch {
+                            weights: weights.len(),
+                            routes: routes.len(),
+                        });
                     }
                 }
                 // Like zvec, each route contributes max(topk, 10) candidates.
@@ -121,36 +118,37 @@ impl Collection {
         filter: Option<&Filter>,
         projection: &Projection,
     ) -> Result<(crate::Metric, Vec<Doc>)> {
-        let v = self.schema.vector_index(&route.field).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "Invalid query: vector field[{}] not found in collection schema",
-                route.field
-            ))
-        })?;
+        let v = self
+            .schema
+            .vector_index(&route.field)
+            .ok_or_else(|| Error::UnknownField {
+                field: route.field.clone(),
+                usage: FieldUsage::QueryVector,
+            })?;
         let vs = &self.schema.vectors[v];
         let by_id;
         let vector: &[f32] = match &route.source {
             VectorSource::Vector(x) => x,
             VectorSource::ById(pk) => {
-                let (rows, i) = st.live_row(pk, &self.schema)?.ok_or_else(|| {
-                    Error::InvalidArgument(format!("Document with id '{pk}' not found"))
-                })?;
+                let (rows, i) = st
+                    .live_row(pk, &self.schema)?
+                    .ok_or_else(|| Error::DocNotFound { pk: pk.clone() })?;
                 let dim = vs.dimension;
                 by_id = rows.vectors(v)?[i * dim..(i + 1) * dim].to_vec();
                 &by_id
             }
         };
         if vector.len() != vs.dimension {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid query: dimension mismatch, expected {} but got {}",
-                vs.dimension,
-                vector.len()
-            )));
+            return Err(Error::DimensionMismatch {
+                field: vs.name.clone(),
+                expected: vs.dimension,
+                got: vector.len(),
+            });
         }
         if vector.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidArgument(
-                "Invalid query: the vector has a NaN or infinite component".into(),
-            ));
+            return Err(Error::NonFiniteVector {
+                field: vs.name.clone(),
+            });
         }
         let parts = st.parts(v, vs)?;
         let hits = plan::search(
@@ -183,16 +181,18 @@ impl Collection {
         query: &Query,
         group: &crate::GroupBy,
     ) -> Result<Vec<crate::Group>> {
-        let f = self.schema.field_index(&group.field).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "group_by field {} not defined in schema",
-                group.field
-            ))
-        })?;
+        let f = self
+            .schema
+            .field_index(&group.field)
+            .ok_or_else(|| Error::UnknownField {
+                field: group.field.clone(),
+                usage: FieldUsage::GroupBy,
+            })?;
         if group.group_count == 0 || group.topk_per_group == 0 {
-            return Err(Error::InvalidArgument(
-                "group_count and topk_per_group must be ≥ 1".into(),
-            ));
+            return Err(Error::GroupSizeOutOfRange {
+                group_count: group.group_count,
+                topk_per_group: group.topk_per_group,
+            });
         }
         let name = &self.schema.fields[f].name;
         let mut q = query.clone();
@@ -258,9 +258,10 @@ impl Collection {
                             p.vectors.push(v);
                         }
                     } else {
-                        return Err(Error::InvalidArgument(format!(
-                            "output field {name} not defined in schema"
-                        )));
+                        return Err(Error::UnknownField {
+                            field: name.clone(),
+                            usage: FieldUsage::Output,
+                        });
                     }
                 }
             }

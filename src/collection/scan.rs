@@ -88,7 +88,9 @@ impl ScanCursor {
 
     /// Reads a cursor written by [`ScanCursor::to_token`].
     pub fn from_token(token: &str) -> Result<Self> {
-        let bad = || Error::InvalidArgument(format!("scan cursor '{token}' is not valid"));
+        let bad = || Error::InvalidCursor {
+            token: token.to_string(),
+        };
         let (next, end) = token.split_once('-').ok_or_else(bad)?;
         let hex = |s: &str| u64::from_str_radix(s, 16).map_err(|_| bad());
         let (next, end) = (hex(next)?, hex(end)?);
@@ -141,10 +143,10 @@ impl Collection {
     pub fn scan(&self, options: &ScanOptions, cursor: Option<ScanCursor>) -> Result<ScanPage> {
         self.inner.check_open()?;
         if options.limit == 0 || options.limit > MAX_TOPK {
-            return Err(Error::InvalidArgument(format!(
-                "scan limit {} must be in 1..={MAX_TOPK}",
-                options.limit
-            )));
+            return Err(Error::ScanLimitOutOfRange {
+                limit: options.limit,
+                max: MAX_TOPK,
+            });
         }
         let projection =
             self.projection(options.output_fields.as_deref(), options.include_vector)?;

@@ -143,7 +143,7 @@ impl State {
         let statuses = writing
             .apply(seq, op, batch, ids, &elsewhere)
             .map_err(|e| match e {
-                ApplyError::Record(reason) => Error::InvalidArgument(format!("internal: {reason}")),
+                ApplyError::Record(reason) => Error::InvariantViolated { reason },
                 ApplyError::Stored(e) => e,
             })?;
         self.visible_seq = seq;

@@ -148,7 +148,10 @@ impl Inner {
                 let Some((op, batch, waiter)) = p.ready.remove(&next) else {
                     break;
                 };
+                // A record that is logged but cannot be applied leaves memory behind the log:
+                // no later write may be acknowledged on top of that.
                 let outcome = self.state.write().apply(next, op, batch, &self.schema);
+                let outcome = outcome.map_err(|e| self.poison(e));
                 p.outcomes.insert(next, outcome);
                 p.next += 1;
                 if next != seq {

@@ -62,7 +62,7 @@ impl Segment {
                      segment {id} still replays"
                 ));
             }
-            rules::check_batch(schema, r.op, &r.payload).map_err(|e| e.to_string())
+            rules::check_batch(schema, r.op, &r.payload)
         };
         let recovered = if options.read_only {
             Wal::<Batch>::read_checked(&**storage, &path, wal_id(id), &check)?

@@ -23,9 +23,10 @@ pub(crate) fn invalid(pk: &str, reason: impl Into<String>) -> Error {
 
 pub(crate) fn check_batch_len(n: usize) -> Result<()> {
     if n > MAX_BATCH {
-        return Err(Error::InvalidArgument(format!(
-            "Too many docs: {n} exceeds max write batch size of {MAX_BATCH}"
-        )));
+        return Err(Error::BatchTooLarge {
+            len: n,
+            max: MAX_BATCH,
+        });
     }
     Ok(())
 }
@@ -171,22 +172,29 @@ pub(crate) fn check_patch(schema: &CollectionSchema, patch: &Patch) -> Result<()
 
 /// A logged write as a whole: 1..=1024 documents of the kind its op takes, each valid. A write
 /// never logs an empty batch, so an empty one in a log is damage (a forged length), not a no-op.
-pub(crate) fn check_batch(schema: &CollectionSchema, op: Op, batch: &Batch) -> Result<()> {
+///
+/// Only replay (and the fuzz entry points) check logged records, and what they refuse is
+/// corruption of the file at the record's offset, not a caller's mistake: the answer is the
+/// reason alone, for the caller to place.
+pub(crate) fn check_batch(
+    schema: &CollectionSchema,
+    op: Op,
+    batch: &Batch,
+) -> std::result::Result<(), String> {
     let n = crate::wal::WalPayload::doc_count(batch);
     if n == 0 {
-        return Err(Error::InvalidArgument("an empty batch".into()));
+        return Err("an empty batch".into());
     }
-    check_batch_len(n)?;
-    match (op, batch) {
+    let checked = match (op, batch) {
         (Op::Insert | Op::Upsert, Batch::Rows(rows)) => {
-            rows.iter().try_for_each(|r| check_row(schema, r))
+            check_batch_len(n).and_then(|()| rows.iter().try_for_each(|r| check_row(schema, r)))
         }
-        (Op::Update, Batch::Patches(patches)) => {
-            patches.iter().try_for_each(|p| check_patch(schema, p))
+        (Op::Update, Batch::Patches(patches)) => check_batch_len(n)
+            .and_then(|()| patches.iter().try_for_each(|p| check_patch(schema, p))),
+        (Op::Delete, Batch::Keys(keys)) => {
+            check_batch_len(n).and_then(|()| keys.iter().try_for_each(|k| check_pk(k)))
         }
-        (Op::Delete, Batch::Keys(keys)) => keys.iter().try_for_each(|k| check_pk(k)),
-        (op, _) => Err(Error::InvalidArgument(format!(
-            "a {op:?} record carries the wrong kind of payload"
-        ))),
-    }
+        (op, _) => return Err(format!("a {op:?} record carries the wrong kind of payload")),
+    };
+    checked.map_err(|e| e.to_string())
 }

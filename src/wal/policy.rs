@@ -53,10 +53,8 @@ impl FromStr for FlushPolicy {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || {
-            Error::InvalidArgument(format!(
-                "flush policy {s:?}: expected always, every:<N> (N ≥ 1), interval:<MS> (MS ≥ 1) or never"
-            ))
+        let bad = || Error::InvalidFlushPolicy {
+            text: s.to_string(),
         };
         match s {
             "always" => Ok(FlushPolicy::Always),

@@ -141,9 +141,10 @@ impl LogWriter {
         encode(seq, &mut frame)?;
         let payload_len = frame.len() - FRAME_HEADER_LEN;
         if payload_len == 0 || payload_len > MAX_RECORD_LEN {
-            return Err(Error::InvalidArgument(format!(
-                "a WAL record must hold 1..={MAX_RECORD_LEN} bytes, got {payload_len}"
-            )));
+            return Err(Error::RecordTooLarge {
+                len: payload_len,
+                max: MAX_RECORD_LEN,
+            });
         }
         seal_frame(&mut frame);
         // A failed or partial write leaves at most a torn tail, which recovery truncates;
