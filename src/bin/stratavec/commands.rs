@@ -221,10 +221,13 @@ enum Reader {
 /// A document read, or why the line could not be one (an error only with --skip-invalid).
 type Parsed = Result<Doc, String>;
 
+/// Where a document came from: its line (jsonl, from 1) or row (fvecs, from 0).
+type Place = usize;
+
 impl Reader {
-    /// The next document and where it came from ("FILE line N", "row N"); `None` at the end.
-    /// Errors reading the source end the command; a line that is not a document does not.
-    fn next_doc(&mut self, schema: &CollectionSchema) -> Res<Option<(String, Parsed)>> {
+    /// The next document and where it came from; `None` at the end. Errors reading the
+    /// source end the command; a line that is not a document does not.
+    fn next_doc(&mut self, schema: &CollectionSchema) -> Res<Option<(Place, Parsed)>> {
         match self {
             Reader::Fvecs {
                 rows,
@@ -236,9 +239,8 @@ impl Reader {
                     return Ok(None);
                 };
                 let doc = Doc::new(format!("{prefix}{next_row}")).vector(field.as_str(), v);
-                let at = format!("{} row {next_row}", rows.path().display());
                 *next_row += 1;
-                Ok(Some((at, Ok(doc))))
+                Ok(Some((*next_row - 1, Ok(doc))))
             }
             Reader::Jsonl {
                 name,
@@ -253,10 +255,17 @@ impl Reader {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let at = format!("{name} line {line_no}");
                 let doc = Doc::from_json_str(&line, schema).map_err(|e| e.to_string());
-                return Ok(Some((at, doc)));
+                return Ok(Some((*line_no, doc)));
             },
+        }
+    }
+
+    /// A place for messages: "FILE line N", "FILE row N".
+    fn describe(&self, place: Place) -> String {
+        match self {
+            Reader::Fvecs { rows, .. } => format!("{} row {place}", rows.path().display()),
+            Reader::Jsonl { name, .. } => format!("{name} line {place}"),
         }
     }
 
@@ -301,13 +310,17 @@ impl Tally {
     /// The ack line: `acked` and `last_pk` first and unchanged since the first release.
     fn ack(&self, mode: WriteMode) -> serde_json::Value {
         let mut a = json!({"acked": self.acked, "last_pk": self.last_pk});
-        let counts = match mode {
-            WriteMode::Insert => [("inserted", self.ok), ("existing", self.other)],
-            WriteMode::Upsert => [("upserted", self.ok), ("", 0)],
-            WriteMode::Update => [("updated", self.ok), ("not_found", self.other)],
-        };
-        for (key, n) in counts.into_iter().filter(|(k, _)| !k.is_empty()) {
-            a[key] = json!(n);
+        match mode {
+            WriteMode::Insert => {
+                a["inserted"] = json!(self.ok);
+                a["existing"] = json!(self.other);
+            }
+            // An upsert cannot meet a key it refuses: every acked document was written.
+            WriteMode::Upsert => a["upserted"] = json!(self.ok),
+            WriteMode::Update => {
+                a["updated"] = json!(self.ok);
+                a["not_found"] = json!(self.other);
+            }
         }
         a["failed"] = json!(self.failed);
         a
@@ -390,10 +403,12 @@ pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
                     origins.push(at);
                 }
                 Some((at, Err(e))) if o.skip_invalid => {
-                    warn(&format!("skipped {at}: {e}"));
+                    warn(&format!("skipped {}: {e}", reader.describe(at)));
                     tally.failed += 1;
                 }
-                Some((at, Err(e))) => return Err(CliError::new(format!("{at}: {e}"))),
+                Some((at, Err(e))) => {
+                    return Err(CliError::new(format!("{}: {e}", reader.describe(at))))
+                }
                 None => {
                     ended = true;
                     break;
@@ -407,7 +422,7 @@ pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
             }
         }
         if !docs.is_empty() {
-            write_batch(&coll, o, &docs, &origins, &mut tally)?;
+            write_batch(&coll, o, &docs, &origins, &reader, &mut tally)?;
         }
         let handled = docs.len() as u64 + tally.failed - failed_before;
         pb.inc(handled);
@@ -458,7 +473,8 @@ fn write_batch(
     coll: &Collection,
     o: &ImportOptions,
     docs: &[Doc],
-    origins: &[String],
+    origins: &[Place],
+    reader: &Reader,
     tally: &mut Tally,
 ) -> Res {
     match o.mode.write(coll, docs) {
@@ -472,7 +488,7 @@ fn write_batch(
                 match o.mode.write(coll, one) {
                     Ok(statuses) => tally.add(one, &statuses),
                     Err(e) if is_doc_error(&e) => {
-                        warn(&format!("skipped {at}: {e}"));
+                        warn(&format!("skipped {}: {e}", reader.describe(*at)));
                         tally.failed += 1;
                     }
                     Err(e) => return Err(e.into()),
@@ -490,7 +506,7 @@ fn write_batch(
                 _ => None,
             };
             Err(match at {
-                Some(at) => CliError::new(format!("{at}: {e}")),
+                Some(at) => CliError::new(format!("{}: {e}", reader.describe(*at))),
                 None => e.into(),
             })
         }
@@ -725,38 +741,36 @@ fn export_scan_options(schema: &CollectionSchema, o: &ExportOptions) -> Res<Scan
     if o.fields.is_none() && o.vectors.is_none() {
         return Ok(scan);
     }
-    let names = |given: &Option<Vec<String>>,
-                 all: Vec<&str>,
-                 is_kind: &dyn Fn(&str) -> bool,
-                 what: &str| {
-        match given {
-            None => Ok(all.into_iter().map(String::from).collect::<Vec<_>>()),
-            Some(list) => list
-                .iter()
-                .map(|n| n.trim())
-                .filter(|n| !n.is_empty())
-                .map(|n| {
-                    if is_kind(n) {
-                        Ok(n.to_string())
-                    } else {
-                        Err(CliError::new(format!(
-                            "{n:?} is not a {what} of collection {:?}",
-                            schema.name
-                        )))
-                    }
-                })
-                .collect::<Res<Vec<_>>>(),
-        }
+    // Each list is checked against its own kind: `--fields` naming a vector (which the
+    // engine would accept as an output field) is a mistake worth reporting.
+    let pick = |given: &Option<Vec<String>>,
+                all: Vec<&String>,
+                is_kind: &dyn Fn(&str) -> bool,
+                what: &str|
+     -> Res<Vec<String>> {
+        let Some(list) = given else {
+            return Ok(all.into_iter().cloned().collect());
+        };
+        let names = list.iter().map(|n| n.trim()).filter(|n| !n.is_empty());
+        names
+            .map(|n| match is_kind(n) {
+                true => Ok(n.to_string()),
+                false => Err(CliError::new(format!(
+                    "{n:?} is not a {what} of collection {:?}",
+                    schema.name
+                ))),
+            })
+            .collect()
     };
-    let mut output = names(
+    let mut output = pick(
         &o.fields,
-        schema.fields.iter().map(|f| f.name.as_str()).collect(),
+        schema.fields.iter().map(|f| &f.name).collect(),
         &|n| schema.field_index(n).is_some(),
         "scalar field (--fields)",
     )?;
-    output.extend(names(
+    output.extend(pick(
         &o.vectors,
-        schema.vectors.iter().map(|v| v.name.as_str()).collect(),
+        schema.vectors.iter().map(|v| &v.name).collect(),
         &|n| schema.vector_index(n).is_some(),
         "vector field (--vectors)",
     )?);
