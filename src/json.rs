@@ -266,8 +266,13 @@ fn not_a_doc(reason: String) -> Error {
     Error::InvalidArgument(format!("not a JSON document: {reason}"))
 }
 
+/// A document error worded like the write path's (`Invalid doc[pk]: field[...]: ...`), built
+/// here so that this module stays beside `doc.rs`, below the engine it does not need.
 fn invalid(pk: &str, reason: String) -> Error {
-    crate::segment::rules::invalid(pk, reason)
+    Error::InvalidDoc {
+        pk: pk.chars().take(32).collect(),
+        reason,
+    }
 }
 
 /// The message of an error made by this module, without the variant's prefix.
