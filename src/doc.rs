@@ -177,7 +177,13 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// let doc = Doc::new("a1").set("year", 2024).set("tags", vec!["rust", "db"]).vector("embedding", vec![0.1, 0.2]);
 /// assert_eq!(doc.get("year").and_then(|v| v.as_i128()), Some(2024));
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// The serde derives keep every value's variant (`{"Int32": 2024}`), so a document survives any
+/// serde format unchanged without a schema; missing members take their defaults. For plain
+/// JSON typed by a schema (`{"year": 2024}`), use `Doc::from_json` and `Doc::to_json` (feature
+/// `json`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Doc {
     /// The primary key: 1..=1024 bytes of UTF-8 without NUL or newline.
     pub pk: String,

@@ -16,6 +16,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod index;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod query;
 mod schema;
 mod segment;

@@ -149,7 +149,16 @@ fn import_query_fetch_delete_stats() {
     let acks = json_lines(&out);
     assert_eq!(acks.len(), 10, "{out}");
     for (i, a) in acks.iter().enumerate() {
-        assert_eq!(keys(a), ["acked", "last_pk"]);
+        // `acked` and `last_pk` first, as scripts have always read them; counts after.
+        assert_eq!(
+            keys(a),
+            ["acked", "last_pk", "inserted", "existing", "failed"]
+        );
+        assert_eq!(a["inserted"], (i + 1) * 100);
+        assert_eq!(
+            (a["existing"].clone(), a["failed"].clone()),
+            (0.into(), 0.into())
+        );
         assert_eq!(a["acked"], (i + 1) * 100);
         assert_eq!(a["last_pk"], ((i + 1) * 100 - 1).to_string());
     }
@@ -187,11 +196,17 @@ fn import_query_fetch_delete_stats() {
     assert!(text.contains(hits[0]["pk"].as_str().unwrap()), "{text}");
 
     let top = hits[0]["pk"].as_str().unwrap().to_string();
-    let docs = json_lines(&ok(&["fetch", &dir, &top, "5", "no-such-pk", "--json"]));
+    let lines = json_lines(&ok(&["fetch", &dir, &top, "5", "no-such-pk", "--json"]));
+    assert_eq!(lines.len(), 3, "one line per key, in request order");
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"pk": "no-such-pk", "found": false})
+    );
+    let docs: Vec<&Value> = lines.iter().filter(|d| d["found"] == true).collect();
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0]["pk"], top.as_str());
     assert_eq!(docs[1]["pk"], "5");
-    for d in &docs {
+    for d in docs {
         has_keys(d, &["pk", "fields", "vectors"]);
         assert_eq!(d["vectors"]["embedding"].as_array().unwrap().len(), 50);
     }
@@ -200,7 +215,10 @@ fn import_query_fetch_delete_stats() {
     assert_eq!(del.len(), 2);
     assert_eq!(del[0]["deleted"], true);
     assert_eq!(del[1]["deleted"], false);
-    assert!(json_lines(&ok(&["fetch", &dir, &top, "--json"])).is_empty());
+    assert_eq!(
+        json_lines(&ok(&["fetch", &dir, &top, "--json"]))[0]["found"],
+        false
+    );
     let s = stats(&dir);
     assert_eq!(s["doc_count"], 999);
     assert_eq!(s["deleted"], 1);
@@ -246,9 +264,12 @@ fn import_offset_limit_prefix_and_vector_field() {
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0]["acked"], 3);
     assert_eq!(acks[0]["last_pk"], "g7");
-    let docs = json_lines(&ok(&[
+    let docs: Vec<Value> = json_lines(&ok(&[
         "fetch", &dir, "g4", "g5", "g6", "g7", "g8", "--json",
-    ]));
+    ]))
+    .into_iter()
+    .filter(|d| d["found"] == true)
+    .collect();
     let pks: Vec<&str> = docs.iter().map(|d| d["pk"].as_str().unwrap()).collect();
     assert_eq!(pks, ["g5", "g6", "g7"]);
     // Row 5 of the file is g5's vector.
@@ -449,8 +470,8 @@ fn killed_import_then_wal_dump_verify_flush_optimize() {
     let docs = s["doc_count"].as_u64().unwrap();
     assert!(docs >= 50 + acked);
     assert_eq!(
-        json_lines(&ok(&["fetch", &dir, &last_pk, "--json"])).len(),
-        1
+        json_lines(&ok(&["fetch", &dir, &last_pk, "--json"]))[0]["found"],
+        true
     );
 
     // A corrupted copy: verify exits 2 naming file and offset; dump shows the bad record.

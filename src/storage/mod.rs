@@ -141,11 +141,16 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// The error for a lock held by somebody else, worded like zvec's.
+/// The error for a lock held by somebody else: zvec's words, then who holds it, since "can't
+/// lock" alone reads like a permission problem.
 pub(crate) fn lock_conflict(path: &Path, mode: LockMode) -> crate::Error {
-    let kind = match mode {
-        LockMode::Exclusive => "read-write",
-        LockMode::Shared => "read-only",
+    let (kind, holder) = match mode {
+        LockMode::Exclusive => ("read-write", "has the collection open"),
+        LockMode::Shared => ("read-only", "has the collection open read-write"),
     };
-    crate::Error::Locked(format!("Can't lock {kind} collection: {}", path.display()))
+    crate::Error::Locked(format!(
+        "Can't lock {kind} collection: {}: another process (or another handle in this process) \
+         {holder}; close it first",
+        path.display()
+    ))
 }

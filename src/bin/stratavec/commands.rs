@@ -1,18 +1,21 @@
-//! The collection commands: create, import, query, fetch, delete, stats, flush, optimize.
+//! The collection commands: create, import, upsert, update, query, fetch, delete, export,
+//! count, schema, destroy, stats, verify, flush, optimize.
 
-use std::io::BufRead;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use stratavec::collection::MAX_BATCH;
+use stratavec::json::{f32_to_json, fields_to_json, vector_from_json, vectors_to_json};
 use stratavec::wal::FlushPolicy;
 use stratavec::{
-    Collection, CollectionOptions, CollectionSchema, Doc, DocStatus, IndexKind, OpenOptions, Query,
+    Collection, CollectionOptions, CollectionSchema, Doc, DocStatus, Error, IndexKind, OpenOptions,
+    Query, ScanCursor, ScanOptions,
 };
 
-use crate::convert::{f32_json, fields_json, vectors_json};
 use crate::vecs::FvecsReader;
 use crate::{progress_enabled, schema_file, CliError, Out, Res};
 
@@ -46,12 +49,36 @@ pub fn create(
     }
 }
 
-fn open_rw(dir: &Path, policy: Option<FlushPolicy>) -> Res<Collection> {
-    let mut options = OpenOptions::default();
-    if let Some(p) = policy {
+/// How a writing command opens the collection.
+#[derive(Debug, Default)]
+pub struct OpenRw {
+    /// Overrides the stored flush policy.
+    pub flush_policy: Option<FlushPolicy>,
+    /// Keep the valid prefix of a corrupted WAL instead of refusing to open.
+    pub salvage: bool,
+}
+
+fn open_rw(dir: &Path, o: &OpenRw) -> Res<Collection> {
+    let mut options = OpenOptions::default().salvage(o.salvage);
+    if let Some(p) = o.flush_policy {
         options = options.flush_policy(p);
     }
-    Ok(Collection::open(dir, options)?)
+    let coll = Collection::open(dir, options)?;
+    // A salvage drops records: say so, even though the command goes on and succeeds.
+    for wal in &coll.open_report().wals {
+        if let Some(s) = &wal.salvaged {
+            warn(&format!(
+                "salvaged {}: kept {} records ({} documents); damage at offset {}: {}; the damaged file is kept as {}",
+                wal.path.display(),
+                wal.records,
+                wal.docs,
+                s.offset,
+                s.reason,
+                s.corrupt_path.display()
+            ));
+        }
+    }
+    Ok(coll)
 }
 
 fn open_ro(dir: &Path) -> Res<Collection> {
@@ -59,6 +86,15 @@ fn open_ro(dir: &Path) -> Res<Collection> {
         dir,
         OpenOptions::default().read_only(true),
     )?)
+}
+
+/// One line on stderr about something that did not stop the command.
+fn warn(message: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "warning: {}",
+        message.replace(['\n', '\r'], " ")
+    );
 }
 
 /// Where `import` reads documents from.
@@ -69,8 +105,30 @@ pub enum Source {
     Jsonl(PathBuf),
 }
 
-/// `stratavec import` options.
+/// Which write call `import`, `upsert` and `update` make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `Collection::insert`: keys already live are left as they are.
+    Insert,
+    /// `Collection::upsert`: documents are inserted or wholly replaced.
+    Upsert,
+    /// `Collection::update`: the given fields and vectors of live documents change.
+    Update,
+}
+
+impl WriteMode {
+    fn write(self, coll: &Collection, docs: &[Doc]) -> stratavec::Result<Vec<DocStatus>> {
+        match self {
+            WriteMode::Insert => coll.insert(docs),
+            WriteMode::Upsert => coll.upsert(docs),
+            WriteMode::Update => coll.update(docs),
+        }
+    }
+}
+
+/// `stratavec import` (and `upsert`, `update`) options.
 pub struct ImportOptions {
+    pub mode: WriteMode,
     pub dir: PathBuf,
     pub source: Source,
     pub offset: usize,
@@ -78,7 +136,8 @@ pub struct ImportOptions {
     pub batch: usize,
     pub id_prefix: String,
     pub vector_field: Option<String>,
-    pub flush_policy: Option<FlushPolicy>,
+    pub skip_invalid: bool,
+    pub open: OpenRw,
 }
 
 /// The only vector field, or the one named.
@@ -144,7 +203,7 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
     }
 }
 
-/// Reads documents batch by batch from an import source.
+/// Reads documents one at a time from an import source.
 enum Reader {
     Fvecs {
         rows: FvecsReader,
@@ -153,14 +212,22 @@ enum Reader {
         prefix: String,
     },
     Jsonl {
-        path: PathBuf,
-        lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+        name: String,
+        lines: std::io::Lines<Box<dyn BufRead>>,
         line_no: usize,
     },
 }
 
+/// A document read, or why the line could not be one (an error only with --skip-invalid).
+type Parsed = Result<Doc, String>;
+
+/// Where a document came from: its line (jsonl, from 1) or row (fvecs, from 0).
+type Place = usize;
+
 impl Reader {
-    fn next_doc(&mut self, schema: &CollectionSchema) -> Res<Option<Doc>> {
+    /// The next document and where it came from; `None` at the end. Errors reading the
+    /// source end the command; a line that is not a document does not.
+    fn next_doc(&mut self, schema: &CollectionSchema) -> Res<Option<(Place, Parsed)>> {
         match self {
             Reader::Fvecs {
                 rows,
@@ -173,10 +240,10 @@ impl Reader {
                 };
                 let doc = Doc::new(format!("{prefix}{next_row}")).vector(field.as_str(), v);
                 *next_row += 1;
-                Ok(Some(doc))
+                Ok(Some((*next_row - 1, Ok(doc))))
             }
             Reader::Jsonl {
-                path,
+                name,
                 lines,
                 line_no,
             } => loop {
@@ -184,14 +251,21 @@ impl Reader {
                     return Ok(None);
                 };
                 *line_no += 1;
-                let line = line.map_err(|e| format!("read {}: {e}", path.display()))?;
+                let line = line.map_err(|e| format!("read {name}: {e}"))?;
                 if line.trim().is_empty() {
                     continue;
                 }
-                let doc = crate::convert::doc_from_json(schema, &line)
-                    .map_err(|e| format!("{} line {line_no}: {e}", path.display()))?;
-                return Ok(Some(doc));
+                let doc = Doc::from_json_str(&line, schema).map_err(|e| e.to_string());
+                return Ok(Some((*line_no, doc)));
             },
+        }
+    }
+
+    /// A place for messages: "FILE line N", "FILE row N".
+    fn describe(&self, place: Place) -> String {
+        match self {
+            Reader::Fvecs { rows, .. } => format!("{} row {place}", rows.path().display()),
+            Reader::Jsonl { name, .. } => format!("{name} line {place}"),
         }
     }
 
@@ -204,7 +278,61 @@ impl Reader {
     }
 }
 
-/// `stratavec import`.
+/// What an import did so far, for its ack lines and summary.
+#[derive(Default)]
+struct Tally {
+    /// Documents in write calls that returned (whatever their status).
+    acked: u64,
+    /// Written: inserted, upserted or updated.
+    ok: u64,
+    /// Insert of a live key (import) or update of a key not live (update).
+    other: u64,
+    /// Skipped by --skip-invalid.
+    failed: u64,
+    /// The last document acked.
+    last_pk: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, docs: &[Doc], statuses: &[DocStatus]) {
+        self.acked += docs.len() as u64;
+        for s in statuses {
+            match s {
+                DocStatus::Ok => self.ok += 1,
+                _ => self.other += 1,
+            }
+        }
+        if let Some(d) = docs.last() {
+            self.last_pk = Some(d.pk.clone());
+        }
+    }
+
+    /// The ack line: `acked` and `last_pk` first and unchanged since the first release.
+    fn ack(&self, mode: WriteMode) -> serde_json::Value {
+        let mut a = json!({"acked": self.acked, "last_pk": self.last_pk});
+        match mode {
+            WriteMode::Insert => {
+                a["inserted"] = json!(self.ok);
+                a["existing"] = json!(self.other);
+            }
+            // An upsert cannot meet a key it refuses: every acked document was written.
+            WriteMode::Upsert => a["upserted"] = json!(self.ok),
+            WriteMode::Update => {
+                a["updated"] = json!(self.ok);
+                a["not_found"] = json!(self.other);
+            }
+        }
+        a["failed"] = json!(self.failed);
+        a
+    }
+}
+
+/// Whether a write failed because of a document (skippable), not the collection or the disk.
+fn is_doc_error(e: &Error) -> bool {
+    matches!(e, Error::InvalidDoc { .. } | Error::InvalidArgument(_))
+}
+
+/// `stratavec import`, `upsert` and `update`.
 pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
     if o.batch == 0 || o.batch > MAX_BATCH {
         return Err(CliError::new(format!(
@@ -212,7 +340,7 @@ pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
             o.batch
         )));
     }
-    let coll = open_rw(&o.dir, o.flush_policy)?;
+    let coll = open_rw(&o.dir, &o.open)?;
     let schema = coll.schema().clone();
     let mut reader = match &o.source {
         Source::Fvecs(path) => {
@@ -227,21 +355,29 @@ pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
             }
         }
         Source::Jsonl(path) => {
-            let file =
-                std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-            let mut lines = std::io::BufReader::new(file).lines();
+            let (name, input): (String, Box<dyn BufRead>) = if path.as_os_str() == "-" {
+                ("stdin".into(), Box::new(std::io::stdin().lock()))
+            } else {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("open {}: {e}", path.display()))?;
+                (
+                    path.display().to_string(),
+                    Box::new(std::io::BufReader::new(file)),
+                )
+            };
+            let mut lines = input.lines();
             let mut line_no = 0;
             while line_no < o.offset {
                 match lines.next() {
                     Some(line) => {
-                        line.map_err(|e| format!("read {}: {e}", path.display()))?;
+                        line.map_err(|e| format!("read {name}: {e}"))?;
                         line_no += 1;
                     }
                     None => break,
                 }
             }
             Reader::Jsonl {
-                path: path.clone(),
+                name,
                 lines,
                 line_no,
             }
@@ -250,17 +386,33 @@ pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
     let start_pos = reader.position();
     let pb = progress_bar(o.limit.map(|l| l as u64));
     let started = Instant::now();
-    let (mut acked, mut inserted, mut existing) = (0u64, 0u64, 0u64);
-    let mut last_pk = String::new();
+    let mut tally = Tally::default();
     loop {
         let mut docs = Vec::with_capacity(o.batch);
+        let mut origins = Vec::with_capacity(o.batch);
+        let failed_before = tally.failed;
+        let mut ended = false;
         while docs.len() < o.batch {
             if o.limit.is_some_and(|l| reader.position() - start_pos >= l) {
+                ended = true;
                 break;
             }
             match reader.next_doc(&schema)? {
-                Some(d) => docs.push(d),
-                None => break,
+                Some((at, Ok(d))) => {
+                    docs.push(d);
+                    origins.push(at);
+                }
+                Some((at, Err(e))) if o.skip_invalid => {
+                    warn(&format!("skipped {}: {e}", reader.describe(at)));
+                    tally.failed += 1;
+                }
+                Some((at, Err(e))) => {
+                    return Err(CliError::new(format!("{}: {e}", reader.describe(at))))
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
             }
         }
         if pb.length().is_none() {
@@ -269,35 +421,96 @@ pub fn import(out: &mut Out, json: bool, o: &ImportOptions) -> Res {
                 pb.set_length(o.limit.map_or(left, |l| left.min(l as u64)));
             }
         }
-        let Some(last) = docs.last() else {
-            break;
-        };
-        let pk = last.pk.clone();
-        let statuses = coll.insert(&docs)?;
-        acked += docs.len() as u64;
-        last_pk = pk;
-        for s in statuses {
-            match s {
-                DocStatus::Ok => inserted += 1,
-                _ => existing += 1,
-            }
+        if !docs.is_empty() {
+            write_batch(&coll, o, &docs, &origins, &reader, &mut tally)?;
         }
-        pb.inc(docs.len() as u64);
-        if json {
-            out.json(&json!({"acked": acked, "last_pk": last_pk}))?;
+        let handled = docs.len() as u64 + tally.failed - failed_before;
+        pb.inc(handled);
+        if json && handled > 0 {
+            out.json(&tally.ack(o.mode))?;
+        }
+        if ended {
+            break;
         }
     }
     coll.close()?;
     pb.finish_and_clear();
     if !json {
         let secs = started.elapsed().as_secs_f64();
-        out.line(&format!(
-            "imported {acked} documents into {} in {secs:.2} s ({:.0} docs/s): {inserted} inserted, {existing} already existed; last pk {last_pk:?}",
-            o.dir.display(),
-            acked as f64 / secs.max(1e-9),
-        ))?;
+        let Tally {
+            acked,
+            ok,
+            other,
+            failed,
+            ..
+        } = tally;
+        let last_pk = tally.last_pk.unwrap_or_default();
+        let dir = o.dir.display();
+        let rate = acked as f64 / secs.max(1e-9);
+        let mut line = match o.mode {
+            WriteMode::Insert => format!(
+                "imported {acked} documents into {dir} in {secs:.2} s ({rate:.0} docs/s): {ok} inserted, {other} already existed"
+            ),
+            WriteMode::Upsert => format!(
+                "upserted {acked} documents into {dir} in {secs:.2} s ({rate:.0} docs/s)"
+            ),
+            WriteMode::Update => format!(
+                "updated {ok} of {acked} documents in {dir} in {secs:.2} s ({rate:.0} docs/s): {other} not found"
+            ),
+        };
+        if failed > 0 {
+            line.push_str(&format!(", {failed} skipped as invalid"));
+        }
+        line.push_str(&format!("; last pk {last_pk:?}"));
+        out.line(&line)?;
     }
     Ok(())
+}
+
+/// One write call for a batch. With --skip-invalid, a batch the engine refuses because of a
+/// document is written again one document at a time, so that only the bad ones are skipped.
+fn write_batch(
+    coll: &Collection,
+    o: &ImportOptions,
+    docs: &[Doc],
+    origins: &[Place],
+    reader: &Reader,
+    tally: &mut Tally,
+) -> Res {
+    match o.mode.write(coll, docs) {
+        Ok(statuses) => {
+            tally.add(docs, &statuses);
+            Ok(())
+        }
+        Err(e) if o.skip_invalid && is_doc_error(&e) => {
+            for (doc, at) in docs.iter().zip(origins) {
+                let one = std::slice::from_ref(doc);
+                match o.mode.write(coll, one) {
+                    Ok(statuses) => tally.add(one, &statuses),
+                    Err(e) if is_doc_error(&e) => {
+                        warn(&format!("skipped {}: {e}", reader.describe(*at)));
+                        tally.failed += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // The engine names the document by its key (cut to 32 characters): name the line.
+            let at = match &e {
+                Error::InvalidDoc { pk, .. } => docs
+                    .iter()
+                    .position(|d| d.pk.chars().take(32).eq(pk.chars()))
+                    .and_then(|i| origins.get(i)),
+                _ => None,
+            };
+            Err(match at {
+                Some(at) => CliError::new(format!("{}: {e}", reader.describe(*at))),
+                None => e.into(),
+            })
+        }
+    }
 }
 
 /// `stratavec query` options.
@@ -306,10 +519,36 @@ pub struct QueryOptions {
     pub field: Option<String>,
     pub fvecs: Option<PathBuf>,
     pub row: usize,
+    pub vector: Option<String>,
+    pub id: Option<String>,
     pub topk: usize,
     pub ef: Option<usize>,
     pub filter: Option<String>,
     pub output_fields: Option<Vec<String>>,
+}
+
+/// The vector of `query --vector`: a JSON array, or bare comma-separated numbers.
+fn parse_vector(text: &str) -> Res<Vec<f32>> {
+    let text = text.trim();
+    let v = if text.starts_with('[') {
+        let j: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| CliError::new(format!("--vector {text:?}: not a JSON array: {e}")))?;
+        vector_from_json(&j).map_err(|e| CliError::new(format!("--vector: {e}")))?
+    } else {
+        text.split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .ok_or_else(|| CliError::new(format!("--vector: {x:?} is not a finite number")))
+            })
+            .collect::<Res<Vec<f32>>>()?
+    };
+    if v.is_empty() {
+        return Err(CliError::new("--vector: the vector is empty"));
+    }
+    Ok(v)
 }
 
 /// Row `row` of an `.fvecs` file.
@@ -328,12 +567,15 @@ pub fn fvecs_row(path: &Path, row: usize) -> Res<Vec<f32>> {
 /// `stratavec query`.
 pub fn query(out: &mut Out, json: bool, o: &QueryOptions) -> Res {
     let coll = open_ro(&o.dir)?;
-    let mut q = match &o.fvecs {
-        Some(path) => {
-            let field = vector_field(coll.schema(), o.field.as_deref())?;
-            Query::vector(field, fvecs_row(path, o.row)?)
-        }
-        None => Query::new(),
+    let field = || vector_field(coll.schema(), o.field.as_deref());
+    let mut q = if let Some(path) = &o.fvecs {
+        Query::vector(field()?, fvecs_row(path, o.row)?)
+    } else if let Some(text) = &o.vector {
+        Query::vector(field()?, parse_vector(text)?)
+    } else if let Some(pk) = &o.id {
+        Query::by_id(field()?, pk.clone())
+    } else {
+        Query::new()
     };
     q = q.topk(o.topk);
     if let Some(ef) = o.ef {
@@ -350,10 +592,9 @@ pub fn query(out: &mut Out, json: bool, o: &QueryOptions) -> Res {
     let ms = started.elapsed().as_secs_f64() * 1e3;
     for (rank, hit) in hits.iter().enumerate() {
         if json {
-            let mut obj =
-                json!({"pk": hit.pk, "score": f32_json(hit.score), "fields": fields_json(hit)});
+            let mut obj = json!({"pk": hit.pk, "score": f32_to_json(hit.score), "fields": fields_to_json(hit)});
             if !hit.vectors.is_empty() {
-                obj["vectors"] = vectors_json(hit);
+                obj["vectors"] = vectors_to_json(hit);
             }
             out.json(&obj)?;
         } else {
@@ -362,10 +603,10 @@ pub fn query(out: &mut Out, json: bool, o: &QueryOptions) -> Res {
                 rank + 1,
                 hit.pk,
                 hit.score,
-                fields_json(hit)
+                fields_to_json(hit)
             );
             if !hit.vectors.is_empty() {
-                line.push_str(&format!("  {}", vectors_json(hit)));
+                line.push_str(&format!("  {}", vectors_to_json(hit)));
             }
             out.line(&line)?;
         }
@@ -380,11 +621,26 @@ pub fn query(out: &mut Out, json: bool, o: &QueryOptions) -> Res {
 pub fn fetch(out: &mut Out, json: bool, dir: &Path, pks: &[String]) -> Res {
     let coll = open_ro(dir)?;
     let docs = coll.fetch(pks)?;
-    for doc in &docs {
+    let found: HashMap<&str, &Doc> = docs.iter().map(|d| (d.pk.as_str(), d)).collect();
+    let mut seen = HashSet::new();
+    let mut missing = Vec::new();
+    // Request order, each key once: the found document, or a line saying it was not found.
+    for pk in pks {
+        if !seen.insert(pk.as_str()) {
+            continue;
+        }
+        let Some(doc) = found.get(pk.as_str()) else {
+            if json {
+                out.json(&json!({"pk": pk, "found": false}))?;
+            }
+            missing.push(pk.as_str());
+            continue;
+        };
         if json {
-            out.json(
-                &json!({"pk": doc.pk, "fields": fields_json(doc), "vectors": vectors_json(doc)}),
-            )?;
+            out.json(&json!({
+                "pk": doc.pk, "found": true,
+                "fields": fields_to_json(doc), "vectors": vectors_to_json(doc),
+            }))?;
         } else {
             let vectors: Vec<String> = doc
                 .vectors
@@ -398,27 +654,40 @@ pub fn fetch(out: &mut Out, json: bool, dir: &Path, pks: &[String]) -> Res {
             out.line(&format!(
                 "{}  {}  {}",
                 doc.pk,
-                fields_json(doc),
+                fields_to_json(doc),
                 vectors.join("  ")
             ))?;
         }
     }
     if !json {
-        let missing = pks.len() - docs.len();
-        out.line(&format!("{} found, {missing} not found", docs.len()))?;
+        let mut line = format!("{} found, {} not found", docs.len(), missing.len());
+        if !missing.is_empty() {
+            line.push_str(&format!(": {}", missing.join(", ")));
+        }
+        out.line(&line)?;
     }
     Ok(())
 }
 
-/// `stratavec delete`.
+/// `stratavec delete`: by primary key, or by filter.
 pub fn delete(
     out: &mut Out,
     json: bool,
     dir: &Path,
     pks: &[String],
-    policy: Option<FlushPolicy>,
+    filter: Option<&str>,
+    open: &OpenRw,
 ) -> Res {
-    let coll = open_rw(dir, policy)?;
+    let coll = open_rw(dir, open)?;
+    if let Some(expr) = filter {
+        let deleted = coll.delete_by_filter(expr)?;
+        coll.close()?;
+        return if json {
+            out.json(&json!({"deleted": deleted, "filter": expr}))
+        } else {
+            out.line(&format!("deleted {deleted} documents matching {expr:?}"))
+        };
+    }
     let mut deleted = 0usize;
     let mut missing = Vec::new();
     for chunk in pks.chunks(MAX_BATCH) {
@@ -446,7 +715,268 @@ pub fn delete(
     Ok(())
 }
 
-/// `stratavec stats`.
+/// `stratavec export` options.
+pub struct ExportOptions {
+    pub dir: PathBuf,
+    pub out: Option<PathBuf>,
+    pub filter: Option<String>,
+    /// Scalar fields written (`None`: all).
+    pub fields: Option<Vec<String>>,
+    /// Vector fields written (`None`: all; empty: none).
+    pub vectors: Option<Vec<String>>,
+    pub limit: Option<u64>,
+    pub after: Option<String>,
+}
+
+/// Documents per scan page: one consistent read each, so a page is also the unit a
+/// concurrent writer waits behind.
+const EXPORT_PAGE: u64 = 1000;
+
+/// The scan options of an export: every field and vector unless narrowed.
+fn export_scan_options(schema: &CollectionSchema, o: &ExportOptions) -> Res<ScanOptions> {
+    let mut scan = ScanOptions::default();
+    if let Some(f) = &o.filter {
+        scan = scan.filter(f.clone());
+    }
+    if o.fields.is_none() && o.vectors.is_none() {
+        return Ok(scan);
+    }
+    // Each list is checked against its own kind: `--fields` naming a vector (which the
+    // engine would accept as an output field) is a mistake worth reporting.
+    let pick = |given: &Option<Vec<String>>,
+                all: Vec<&String>,
+                is_kind: &dyn Fn(&str) -> bool,
+                what: &str|
+     -> Res<Vec<String>> {
+        let Some(list) = given else {
+            return Ok(all.into_iter().cloned().collect());
+        };
+        let names = list.iter().map(|n| n.trim()).filter(|n| !n.is_empty());
+        names
+            .map(|n| match is_kind(n) {
+                true => Ok(n.to_string()),
+                false => Err(CliError::new(format!(
+                    "{n:?} is not a {what} of collection {:?}",
+                    schema.name
+                ))),
+            })
+            .collect()
+    };
+    let mut output = pick(
+        &o.fields,
+        schema.fields.iter().map(|f| &f.name).collect(),
+        &|n| schema.field_index(n).is_some(),
+        "scalar field (--fields)",
+    )?;
+    output.extend(pick(
+        &o.vectors,
+        schema.vectors.iter().map(|v| &v.name).collect(),
+        &|n| schema.vector_index(n).is_some(),
+        "vector field (--vectors)",
+    )?);
+    Ok(scan.output_fields(output).include_vector(false))
+}
+
+/// Where exported lines go: standard output, or a temporary file renamed over --out at the
+/// end, so that a failed or interrupted export never leaves a partial file under that name.
+enum Sink {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File(std::io::BufWriter<tempfile::NamedTempFile>, PathBuf),
+}
+
+impl Sink {
+    fn write_line(&mut self, line: &str) -> Res {
+        let written = match self {
+            Sink::Stdout(w) => writeln!(w, "{line}"),
+            Sink::File(w, _) => writeln!(w, "{line}"),
+        };
+        written.map_err(|e| self.io_error(e))
+    }
+
+    fn flush(&mut self) -> Res {
+        let flushed = match self {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File(w, _) => w.flush(),
+        };
+        flushed.map_err(|e| self.io_error(e))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> CliError {
+        match self {
+            // The reader went away (`export | head`): stop quietly, as every command does.
+            Sink::Stdout(_) if e.kind() == std::io::ErrorKind::BrokenPipe => CliError {
+                code: 0,
+                message: None,
+            },
+            Sink::Stdout(_) => CliError::new(format!("write stdout: {e}")),
+            Sink::File(_, path) => CliError::new(format!("write {}: {e}", path.display())),
+        }
+    }
+
+    fn finish(self) -> Res {
+        if let Sink::File(w, path) = self {
+            let tmp = w
+                .into_inner()
+                .map_err(|e| CliError::new(format!("write {}: {}", path.display(), e.error())))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| CliError::new(format!("fsync {}: {e}", path.display())))?;
+            tmp.persist(&path)
+                .map_err(|e| CliError::new(format!("rename to {}: {}", path.display(), e.error)))?;
+        }
+        Ok(())
+    }
+}
+
+/// `stratavec export`.
+pub fn export(out: &mut Out, json: bool, o: &ExportOptions) -> Res {
+    if o.limit == Some(0) {
+        return Err(CliError::new("--limit must be at least 1"));
+    }
+    let mut cursor = o.after.as_deref().map(ScanCursor::from_token).transpose()?;
+    let coll = open_ro(&o.dir)?;
+    let scan = export_scan_options(coll.schema(), o)?;
+    let mut sink = match &o.out {
+        None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
+        Some(path) => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let tmp = tempfile::Builder::new()
+                .prefix(".stratavec-export-")
+                .tempfile_in(parent)
+                .map_err(|e| {
+                    CliError::new(format!("create a file in {}: {e}", parent.display()))
+                })?;
+            Sink::File(std::io::BufWriter::new(tmp), path.clone())
+        }
+    };
+    let mut exported = 0u64;
+    let next = loop {
+        let want = o
+            .limit
+            .map_or(EXPORT_PAGE, |l| (l - exported).min(EXPORT_PAGE));
+        if want == 0 {
+            break cursor;
+        }
+        let page = coll.scan(&scan.clone().limit(want as usize), cursor)?;
+        for doc in &page.docs {
+            sink.write_line(&doc.to_json().to_string())?;
+        }
+        exported += page.docs.len() as u64;
+        sink.flush()?;
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break None,
+        }
+    };
+    sink.finish()?;
+    let token = next.map(|c| c.to_token());
+    let summary = if json {
+        json!({"exported": exported, "next": token}).to_string()
+    } else {
+        let mut line = format!("exported {exported} documents");
+        if let Some(path) = &o.out {
+            line.push_str(&format!(" to {}", path.display()));
+        }
+        if let Some(t) = &token {
+            line.push_str(&format!("; more may follow: continue with --after {t}"));
+        }
+        line
+    };
+    // Standard output carries the documents unless --out took them.
+    if o.out.is_some() {
+        out.line(&summary)
+    } else {
+        let _ = writeln!(std::io::stderr(), "{summary}");
+        Ok(())
+    }
+}
+
+/// `stratavec count`.
+pub fn count(out: &mut Out, json: bool, dir: &Path, filter: Option<&str>) -> Res {
+    let coll = open_ro(dir)?;
+    let n = coll.count(filter)?;
+    if json {
+        out.json(&json!({"count": n}))
+    } else {
+        out.line(&n.to_string())
+    }
+}
+
+/// `stratavec schema`: the form `create --schema` reads; indented unless --json (one line).
+pub fn schema(out: &mut Out, json: bool, dir: &Path) -> Res {
+    let coll = open_ro(dir)?;
+    let schema = schema_file::to_json(coll.schema());
+    if json {
+        out.json(&schema)
+    } else {
+        let text = serde_json::to_string_pretty(&schema)
+            .map_err(|e| CliError::new(format!("schema as JSON: {e}")))?;
+        out.line(&text)
+    }
+}
+
+/// Whether `dir` holds a manifest, the file only a finished `create` writes.
+fn has_manifest(dir: &Path) -> Res<bool> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CliError::new(format!("list {}: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| CliError::new(format!("list {}: {e}", dir.display())))?;
+        let name = entry.file_name();
+        let is_manifest = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("manifest."))
+            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+        if is_manifest {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `stratavec destroy`.
+pub fn destroy(out: &mut Out, json: bool, dir: &Path, yes: bool, salvage: bool) -> Res {
+    if !dir.exists() {
+        return Err(Error::CollectionNotFound(dir.to_path_buf()).into());
+    }
+    // Checked before anything is opened: opening writes a lock file, and this command must
+    // leave a directory that is not a collection exactly as it was.
+    if !dir.is_dir() || !has_manifest(dir)? {
+        return Err(CliError::new(format!(
+            "{} is not a stratavec collection (no manifest): nothing deleted",
+            dir.display()
+        )));
+    }
+    if !yes {
+        return Err(CliError::new(format!(
+            "destroy deletes {} and every document in it for good: add --yes to confirm",
+            dir.display()
+        )));
+    }
+    // Opening read-write proves the manifest is ours and that no other process has the
+    // collection open; the lock is held until the directory is gone.
+    let coll = open_rw(
+        dir,
+        &OpenRw {
+            flush_policy: None,
+            salvage,
+        },
+    )?;
+    let name = coll.schema().name.clone();
+    coll.destroy()?;
+    if json {
+        out.json(&json!({"destroyed": dir.display().to_string(), "name": name}))
+    } else {
+        out.line(&format!(
+            "destroyed collection {name:?} at {}",
+            dir.display()
+        ))
+    }
+}
+
+/// `stratavec verify`.
 pub fn verify(out: &mut Out, json: bool, dir: &Path) -> Res {
     let report = Collection::verify(dir, &OpenOptions::default())?;
     for p in &report.problems {
@@ -482,6 +1012,7 @@ pub fn verify(out: &mut Out, json: bool, dir: &Path) -> Res {
     }
 }
 
+/// `stratavec stats`.
 pub fn stats(out: &mut Out, json: bool, dir: &Path) -> Res {
     // Read-only: stats must not change the collection (a read-write handle persists on close).
     let coll = open_ro(dir)?;
@@ -530,10 +1061,11 @@ pub fn stats(out: &mut Out, json: bool, dir: &Path) -> Res {
     ];
     for f in &schema.fields {
         lines.push(format!(
-            "field:            {} {}{}",
+            "field:            {} {}{}{}",
             f.name,
             f.data_type,
-            if f.nullable { " nullable" } else { "" }
+            if f.nullable { " nullable" } else { "" },
+            if f.index.is_some() { " inverted" } else { "" }
         ));
     }
     for v in &schema.vectors {
@@ -563,8 +1095,14 @@ pub fn stats(out: &mut Out, json: bool, dir: &Path) -> Res {
 }
 
 /// `stratavec flush` and `stratavec optimize`.
-pub fn flush(out: &mut Out, json: bool, dir: &Path, optimize: bool) -> Res {
-    let coll = open_rw(dir, None)?;
+pub fn flush(out: &mut Out, json: bool, dir: &Path, optimize: bool, salvage: bool) -> Res {
+    let coll = open_rw(
+        dir,
+        &OpenRw {
+            flush_policy: None,
+            salvage,
+        },
+    )?;
     let started = Instant::now();
     if optimize {
         coll.optimize()?;

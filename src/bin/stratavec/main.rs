@@ -8,7 +8,6 @@ mod bench_concurrency;
 mod bench_insert;
 mod bench_search;
 mod commands;
-mod convert;
 mod schema_file;
 mod vecs;
 mod wal_cmd;
@@ -123,11 +122,20 @@ enum Command {
         #[arg(long, value_name = "POLICY")]
         flush_policy: Option<FlushPolicy>,
     },
-    /// Insert documents from an .fvecs file or a JSON-lines file.
+    /// Insert documents from an .fvecs file or a JSON-lines file (keys already live are left
+    /// as they are and counted as existing).
     Import(ImportArgs),
-    /// Nearest-neighbour search (with --fvecs) or a filter-only scan (without).
+    /// Insert or wholly replace documents, from an .fvecs file or a JSON-lines file.
+    Upsert(ImportArgs),
+    /// Change the given fields and vectors of live documents, from an .fvecs file or a
+    /// JSON-lines file (a field given as null is cleared; keys not live are counted as
+    /// not_found).
+    Update(ImportArgs),
+    /// Nearest-neighbour search (by --fvecs row, --vector or the stored vector of --id) or a
+    /// filter-only scan (none of them).
     Query(QueryArgs),
-    /// Print the live documents with these primary keys.
+    /// Print the live documents with these primary keys (with --json also a line for each key
+    /// not found).
     Fetch {
         /// The collection directory.
         dir: PathBuf,
@@ -135,16 +143,47 @@ enum Command {
         #[arg(required = true, value_name = "PK")]
         pks: Vec<String>,
     },
-    /// Delete documents by primary key.
+    /// Delete documents by primary key, or every document matching --filter.
+    #[command(group(ArgGroup::new("what").required(true).args(["pks", "filter"])))]
     Delete {
         /// The collection directory.
         dir: PathBuf,
         /// Primary keys.
-        #[arg(required = true, value_name = "PK")]
+        #[arg(value_name = "PK")]
         pks: Vec<String>,
-        /// Override the stored flush policy for this command.
-        #[arg(long, value_name = "POLICY")]
-        flush_policy: Option<FlushPolicy>,
+        /// Delete every live document matching this filter expression instead.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        #[command(flatten)]
+        open: WriteOpen,
+    },
+    /// Write every live document (or those matching --filter) as JSON lines, the form
+    /// `import --jsonl` reads, in insertion order.
+    Export(ExportArgs),
+    /// Print how many live documents there are (or match --filter).
+    Count {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Count only the documents matching this filter expression.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+    },
+    /// Print the schema as JSON, in the form `create --schema` reads.
+    Schema {
+        /// The collection directory.
+        dir: PathBuf,
+    },
+    /// Delete a collection: its directory and every document in it (only a directory that
+    /// holds a stratavec collection, and only with --yes).
+    Destroy {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Confirm that the collection and its documents are to be deleted for good.
+        #[arg(long)]
+        yes: bool,
+        /// Open a collection whose WAL is corrupted (see `import --salvage`).
+        #[arg(long)]
+        salvage: bool,
     },
     /// Check every file of a collection (manifest, delete set, forward stores, graphs, WALs)
     /// and the consistency between them, without changing anything: exit 0 when all is well,
@@ -162,11 +201,17 @@ enum Command {
     Flush {
         /// The collection directory.
         dir: PathBuf,
+        /// Open a collection whose WAL is corrupted (see `import --salvage`).
+        #[arg(long)]
+        salvage: bool,
     },
     /// Merge all segments into one, dropping deleted rows.
     Optimize {
         /// The collection directory.
         dir: PathBuf,
+        /// Open a collection whose WAL is corrupted (see `import --salvage`).
+        #[arg(long)]
+        salvage: bool,
     },
     /// Inspect write-ahead logs.
     #[command(subcommand)]
@@ -177,6 +222,18 @@ enum Command {
     Bench(BenchCommand),
 }
 
+/// How a writing command opens the collection.
+#[derive(Args, Debug)]
+struct WriteOpen {
+    /// Override the stored flush policy for this command.
+    #[arg(long, value_name = "POLICY")]
+    flush_policy: Option<FlushPolicy>,
+    /// Open even if the WAL is corrupted: keep its valid records (the damaged file is kept
+    /// next to it as .wal.corrupt) instead of refusing to open.
+    #[arg(long)]
+    salvage: bool,
+}
+
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("source").required(true).args(["fvecs", "jsonl"])))]
 struct ImportArgs {
@@ -185,7 +242,8 @@ struct ImportArgs {
     /// An .fvecs file: row r gets the primary key <id-prefix><r>.
     #[arg(long, value_name = "FILE")]
     fvecs: Option<PathBuf>,
-    /// A JSON-lines file: {"pk": "...", "fields": {...}, "vectors": {"name": [floats]}}.
+    /// A JSON-lines file ("-": standard input): {"pk": "...", "fields": {...}, "vectors":
+    /// {"name": [floats]}}.
     #[arg(long, value_name = "FILE")]
     jsonl: Option<PathBuf>,
     /// Skip the first K rows (fvecs) or lines (jsonl).
@@ -203,17 +261,21 @@ struct ImportArgs {
     /// The vector field fvecs rows go to (default: the schema's only vector field).
     #[arg(long, value_name = "F")]
     vector_field: Option<String>,
-    /// Override the stored flush policy for this command.
-    #[arg(long, value_name = "POLICY")]
-    flush_policy: Option<FlushPolicy>,
+    /// Skip documents that do not parse or that the schema refuses (each named on stderr,
+    /// counted as failed) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
+    #[command(flatten)]
+    open: WriteOpen,
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("query_vector").args(["fvecs", "vector", "id"])))]
 struct QueryArgs {
     /// The collection directory.
     dir: PathBuf,
     /// The vector field searched (default: the schema's only vector field).
-    #[arg(long, value_name = "VECTOR_FIELD", requires = "fvecs")]
+    #[arg(long, value_name = "VECTOR_FIELD", requires = "query_vector")]
     field: Option<String>,
     /// Take the query vector from this .fvecs file.
     #[arg(long, value_name = "FILE")]
@@ -221,6 +283,12 @@ struct QueryArgs {
     /// The row of --fvecs used as the query vector.
     #[arg(long, value_name = "I", default_value_t = 0, requires = "fvecs")]
     row: usize,
+    /// The query vector: a JSON array such as '[0.1, 0.2]' (or bare comma-separated numbers).
+    #[arg(long, value_name = "FLOATS", allow_hyphen_values = true)]
+    vector: Option<String>,
+    /// Query with the stored vector of the live document with this primary key.
+    #[arg(long, value_name = "PK")]
+    id: Option<String>,
     /// How many hits.
     #[arg(long, value_name = "K", default_value_t = 10)]
     topk: usize,
@@ -233,6 +301,39 @@ struct QueryArgs {
     /// Fields to return, comma-separated (default: every scalar field).
     #[arg(long, value_name = "a,b", value_delimiter = ',')]
     output_fields: Option<Vec<String>>,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// The collection directory.
+    dir: PathBuf,
+    /// Write the documents to this file (replaced once the export is complete) instead of
+    /// standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Only documents matching this filter expression.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Scalar fields to write, comma-separated (default: all).
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    fields: Option<Vec<String>>,
+    /// Vector fields to write, comma-separated (default: all).
+    #[arg(
+        long,
+        value_name = "a,b",
+        value_delimiter = ',',
+        conflicts_with = "no_vectors"
+    )]
+    vectors: Option<Vec<String>>,
+    /// Write no vectors.
+    #[arg(long)]
+    no_vectors: bool,
+    /// Write at most N documents; the summary then gives the cursor to continue from.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Continue an earlier export from the cursor its summary printed.
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -402,31 +503,9 @@ fn run(cli: Cli) -> Res {
             schema,
             flush_policy,
         } => commands::create(&mut out, json, &dir, &schema, flush_policy),
-        Command::Import(a) => {
-            let source = match (a.fvecs, a.jsonl) {
-                (Some(f), None) => commands::Source::Fvecs(f),
-                (None, Some(j)) => commands::Source::Jsonl(j),
-                _ => {
-                    return Err(CliError::new(
-                        "import needs exactly one of --fvecs, --jsonl",
-                    ))
-                }
-            };
-            commands::import(
-                &mut out,
-                json,
-                &commands::ImportOptions {
-                    dir: a.dir,
-                    source,
-                    offset: a.offset,
-                    limit: a.limit,
-                    batch: a.batch,
-                    id_prefix: a.id_prefix,
-                    vector_field: a.vector_field,
-                    flush_policy: a.flush_policy,
-                },
-            )
-        }
+        Command::Import(a) => import(&mut out, json, commands::WriteMode::Insert, a),
+        Command::Upsert(a) => import(&mut out, json, commands::WriteMode::Upsert, a),
+        Command::Update(a) => import(&mut out, json, commands::WriteMode::Update, a),
         Command::Query(a) => commands::query(
             &mut out,
             json,
@@ -435,6 +514,8 @@ fn run(cli: Cli) -> Res {
                 field: a.field,
                 fvecs: a.fvecs,
                 row: a.row,
+                vector: a.vector,
+                id: a.id,
                 topk: a.topk,
                 ef: a.ef,
                 filter: a.filter,
@@ -445,12 +526,35 @@ fn run(cli: Cli) -> Res {
         Command::Delete {
             dir,
             pks,
-            flush_policy,
-        } => commands::delete(&mut out, json, &dir, &pks, flush_policy),
+            filter,
+            open,
+        } => commands::delete(&mut out, json, &dir, &pks, filter.as_deref(), &open.into()),
+        Command::Export(a) => commands::export(
+            &mut out,
+            json,
+            &commands::ExportOptions {
+                dir: a.dir,
+                out: a.out,
+                filter: a.filter,
+                fields: a.fields,
+                vectors: if a.no_vectors {
+                    Some(Vec::new())
+                } else {
+                    a.vectors
+                },
+                limit: a.limit,
+                after: a.after,
+            },
+        ),
+        Command::Count { dir, filter } => commands::count(&mut out, json, &dir, filter.as_deref()),
+        Command::Schema { dir } => commands::schema(&mut out, json, &dir),
+        Command::Destroy { dir, yes, salvage } => {
+            commands::destroy(&mut out, json, &dir, yes, salvage)
+        }
         Command::Stats { dir } => commands::stats(&mut out, json, &dir),
         Command::Verify { dir } => commands::verify(&mut out, json, &dir),
-        Command::Flush { dir } => commands::flush(&mut out, json, &dir, false),
-        Command::Optimize { dir } => commands::flush(&mut out, json, &dir, true),
+        Command::Flush { dir, salvage } => commands::flush(&mut out, json, &dir, false, salvage),
+        Command::Optimize { dir, salvage } => commands::flush(&mut out, json, &dir, true, salvage),
         Command::Wal(WalCommand::Dump { wal_file }) => wal_cmd::dump(&mut out, json, &wal_file),
         Command::Wal(WalCommand::Verify { path }) => wal_cmd::verify(&mut out, json, &path),
         Command::Bench(BenchCommand::Insert(a)) => {
@@ -517,6 +621,44 @@ fn run(cli: Cli) -> Res {
             })
         }
     }
+}
+
+impl From<WriteOpen> for commands::OpenRw {
+    fn from(o: WriteOpen) -> Self {
+        commands::OpenRw {
+            flush_policy: o.flush_policy,
+            salvage: o.salvage,
+        }
+    }
+}
+
+/// `import`, `upsert` and `update`: one reader, three write calls.
+fn import(out: &mut Out, json: bool, mode: commands::WriteMode, a: ImportArgs) -> Res {
+    let source = match (a.fvecs, a.jsonl) {
+        (Some(f), None) => commands::Source::Fvecs(f),
+        (None, Some(j)) => commands::Source::Jsonl(j),
+        _ => {
+            return Err(CliError::new(
+                "import needs exactly one of --fvecs, --jsonl",
+            ))
+        }
+    };
+    commands::import(
+        out,
+        json,
+        &commands::ImportOptions {
+            mode,
+            dir: a.dir,
+            source,
+            offset: a.offset,
+            limit: a.limit,
+            batch: a.batch,
+            id_prefix: a.id_prefix,
+            vector_field: a.vector_field,
+            skip_invalid: a.skip_invalid,
+            open: a.open.into(),
+        },
+    )
 }
 
 /// Prints a one-line error on stderr.

@@ -2,18 +2,22 @@
 //!
 //! ```json
 //! {"name": "glove",
-//!  "fields": [{"name": "cat", "type": "int32", "nullable": false}],
+//!  "fields": [{"name": "cat", "type": "int32", "nullable": false, "index": {"type": "inverted"}}],
 //!  "vectors": [{"name": "embedding", "dim": 50, "metric": "cosine",
 //!               "index": {"type": "hnsw", "m": 16, "ef_construction": 200}}]}
 //! ```
-//! `nullable` defaults to false, `metric` to l2, `index` to flat, and an HNSW index's `m` and
+//! `nullable` defaults to false; a scalar field's `index` to none (`{"type": "inverted"}`, or
+//! just `"inverted"`, keeps posting lists that `=` and `IN` filters use, on bool, integer and
+//! string fields); `metric` to l2, a vector's `index` to flat, and an HNSW index's `m` and
 //! `ef_construction` to 16 and 200. Unknown keys are refused, so a typo is not silently ignored.
 
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::json;
-use stratavec::{CollectionSchema, DataType, FieldSchema, IndexKind, Metric, VectorSchema};
+use stratavec::{
+    CollectionSchema, DataType, FieldSchema, IndexKind, Metric, ScalarIndex, VectorSchema,
+};
 
 /// HNSW links per node when the schema file does not say.
 pub const DEFAULT_M: usize = 16;
@@ -38,6 +42,23 @@ struct FieldFile {
     data_type: String,
     #[serde(default)]
     nullable: bool,
+    #[serde(default)]
+    index: Option<FieldIndexFile>,
+}
+
+/// A scalar field's index: `{"type": "inverted"}` (the vectors' form) or `"inverted"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FieldIndexFile {
+    Name(String),
+    Object(FieldIndexObject),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldIndexObject {
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -77,9 +98,27 @@ pub fn parse(text: &str) -> Result<CollectionSchema, String> {
                 f.name, f.data_type
             )
         })?;
+        let index = match &f.index {
+            None => None,
+            Some(
+                FieldIndexFile::Name(kind) | FieldIndexFile::Object(FieldIndexObject { kind }),
+            ) => match kind.as_str() {
+                "inverted" => Some(ScalarIndex::Inverted),
+                "none" => None,
+                other => {
+                    return Err(format!(
+                        "field {:?}: unknown index type {other:?} (expected inverted)",
+                        f.name
+                    ))
+                }
+            },
+        };
         let mut field = FieldSchema::new(f.name, data_type);
         if f.nullable {
             field = field.nullable();
+        }
+        if let Some(index) = index {
+            field = field.index(index);
         }
         schema = schema.field(field);
     }
@@ -135,7 +174,15 @@ pub fn to_json(schema: &CollectionSchema) -> serde_json::Value {
     let fields: Vec<_> = schema
         .fields
         .iter()
-        .map(|f| json!({"name": f.name, "type": f.data_type.name(), "nullable": f.nullable}))
+        .map(|f| {
+            let mut field =
+                json!({"name": f.name, "type": f.data_type.name(), "nullable": f.nullable});
+            // Only when there is one, so that schemas without indexes print as they always did.
+            if let Some(ScalarIndex::Inverted) = f.index {
+                field["index"] = json!({"type": "inverted"});
+            }
+            field
+        })
         .collect();
     let vectors: Vec<_> = schema
         .vectors
@@ -172,6 +219,31 @@ mod tests {
             }
         );
         assert_eq!(parse(&to_json(&schema).to_string()).unwrap(), schema);
+    }
+
+    #[test]
+    fn scalar_inverted_index() {
+        let text = r#"{"name": "g", "fields": [
+            {"name": "cat", "type": "int32", "index": {"type": "inverted"}},
+            {"name": "tag", "type": "string", "index": "inverted"},
+            {"name": "w", "type": "double", "index": "none"}]}"#;
+        let schema = parse(text).unwrap();
+        assert_eq!(schema.fields[0].index, Some(ScalarIndex::Inverted));
+        assert_eq!(schema.fields[1].index, Some(ScalarIndex::Inverted));
+        assert_eq!(schema.fields[2].index, None);
+        assert_eq!(to_json(&schema)["fields"][0]["index"]["type"], "inverted");
+        assert!(to_json(&schema)["fields"][2].get("index").is_none());
+        assert_eq!(parse(&to_json(&schema).to_string()).unwrap(), schema);
+        let e =
+            parse(r#"{"name": "g", "fields": [{"name": "x", "type": "int32", "index": "btree"}]}"#)
+                .unwrap_err();
+        assert!(e.contains("btree"), "{e}");
+        // The engine's rule: no inverted index on a float field.
+        let e = parse(
+            r#"{"name": "g", "fields": [{"name": "x", "type": "double", "index": "inverted"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("inverted"), "{e}");
     }
 
     #[test]
