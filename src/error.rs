@@ -62,6 +62,14 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A JSON value is not a document, a value of the field's type, or a vector
+    /// ([`crate::json`]).
+    #[error("invalid JSON: {reason}")]
+    InvalidJson {
+        /// What is wrong, and where.
+        reason: String,
+    },
+
     /// A schema breaks zvec's rules (collection name, field names and counts, dimensions, index
     /// parameters); see [`crate::CollectionSchema::validate`].
     #[error("Invalid schema: {reason}")]
@@ -278,6 +286,7 @@ impl Error {
         matches!(
             self,
             Error::InvalidArgument(_)
+                | Error::InvalidJson { .. }
                 | Error::InvalidSchema { .. }
                 | Error::InvalidOptions { .. }
                 | Error::InvalidFlushPolicy { .. }

@@ -32,7 +32,7 @@ impl Doc {
     /// schema, are refused, so that a typo does not silently drop data. Whether the document
     /// is complete enough for an insert is checked by the write, as for any document.
     ///
-    /// Errors: [`Error::InvalidArgument`] when the JSON is not a document (not an object, no
+    /// Errors: [`Error::InvalidJson`] when the JSON is not a document (not an object, no
     /// usable `pk`, an unknown key), [`Error::InvalidDoc`] naming the field when a value does
     /// not fit the schema.
     ///
@@ -105,7 +105,7 @@ impl Doc {
     }
 
     /// [`Doc::from_json`] of a JSON text, e.g. one line of a JSON-lines file. Text that is not
-    /// JSON is an [`Error::InvalidArgument`] saying where it stops being JSON.
+    /// JSON is an [`Error::InvalidJson`] saying where it stops being JSON.
     ///
     /// ```
     /// use stratavec::{CollectionSchema, Doc, VectorSchema};
@@ -116,8 +116,9 @@ impl Doc {
     /// # Ok::<(), stratavec::Error>(())
     /// ```
     pub fn from_json_str(text: &str, schema: &CollectionSchema) -> Result<Doc> {
-        let json: Json = serde_json::from_str(text)
-            .map_err(|e| Error::InvalidArgument(format!("document is not valid JSON: {e}")))?;
+        let json: Json = serde_json::from_str(text).map_err(|e| Error::InvalidJson {
+            reason: format!("document is not valid JSON: {e}"),
+        })?;
         Doc::from_json(&json, schema)
     }
 
@@ -140,7 +141,7 @@ impl Doc {
 impl Value {
     /// Reads a JSON value as a value of type `data_type`, with the rules writes use (see
     /// [`Value::convert_to`]); JSON `null` is [`Value::Null`]. A mismatch or an out-of-range
-    /// number is an [`Error::InvalidArgument`] that says what was expected.
+    /// number is an [`Error::InvalidJson`] that says what was expected.
     ///
     /// ```
     /// use serde_json::json;
@@ -156,7 +157,7 @@ impl Value {
         if json.is_null() {
             return Ok(Value::Null);
         }
-        typed(json, data_type).map_err(Error::InvalidArgument)
+        typed(json, data_type).map_err(|reason| Error::InvalidJson { reason })
     }
 
     /// The value as JSON: numbers, strings, booleans, arrays; [`Value::Null`] (and a
@@ -235,27 +236,21 @@ pub fn vectors_to_json(doc: &Doc) -> Json {
 /// A JSON array of numbers as an `f32` vector. Components beyond `f32`'s range are refused
 /// here rather than becoming infinities the write would refuse with a vaguer message.
 pub fn vector_from_json(json: &Json) -> Result<Vec<f32>> {
-    let items = json.as_array().ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "expected an array of numbers, got {}",
-            json_kind(json)
-        ))
+    let items = json.as_array().ok_or_else(|| Error::InvalidJson {
+        reason: format!("expected an array of numbers, got {}", json_kind(json)),
     })?;
     items
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            let x = x.as_f64().ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "component {i} is {}, expected a number",
-                    json_kind(x)
-                ))
+            let x = x.as_f64().ok_or_else(|| Error::InvalidJson {
+                reason: format!("component {i} is {}, expected a number", json_kind(x)),
             })?;
             let f = x as f32;
             if !f.is_finite() {
-                return Err(Error::InvalidArgument(format!(
-                    "component {i} ({x}) is out of range for float"
-                )));
+                return Err(Error::InvalidJson {
+                    reason: format!("component {i} ({x}) is out of range for float"),
+                });
             }
             Ok(f)
         })
@@ -263,7 +258,9 @@ pub fn vector_from_json(json: &Json) -> Result<Vec<f32>> {
 }
 
 fn not_a_doc(reason: String) -> Error {
-    Error::InvalidArgument(format!("not a JSON document: {reason}"))
+    Error::InvalidJson {
+        reason: format!("not a JSON document: {reason}"),
+    }
 }
 
 /// A document error worded like the write path's (`Invalid doc[pk]: field[...]: ...`), built
@@ -278,7 +275,7 @@ fn invalid(pk: &str, reason: String) -> Error {
 /// The message of an error made by this module, without the variant's prefix.
 fn reason(e: Error) -> String {
     match e {
-        Error::InvalidArgument(r) => r,
+        Error::InvalidJson { reason } => reason,
         other => other.to_string(),
     }
 }
@@ -475,7 +472,7 @@ mod tests {
         for j in bad {
             let e = Doc::from_json(&j, &s).expect_err(&j.to_string());
             assert!(
-                matches!(e, Error::InvalidArgument(_) | Error::InvalidDoc { .. }),
+                matches!(e, Error::InvalidJson { .. } | Error::InvalidDoc { .. }),
                 "{j}: {e:?}"
             );
         }

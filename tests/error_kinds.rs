@@ -48,6 +48,7 @@ fn kind(e: &Error) -> &'static str {
         Error::Poisoned { .. } => "poisoned",
         Error::Serialization(_) => "serialization",
         Error::InvalidArgument(_) => "invalid argument",
+        Error::InvalidJson { .. } => "invalid json",
         Error::InvalidSchema { .. } => "invalid schema",
         Error::InvalidOptions { .. } => "invalid options",
         Error::InvalidFlushPolicy { .. } => "invalid flush policy",
@@ -368,4 +369,15 @@ fn a_failed_fsync_is_io_then_poisoned() {
     }
     // Reads go on with the last good state.
     assert_eq!(c.fetch(&["d1"]).unwrap().len(), 1);
+}
+
+#[test]
+fn json_that_is_not_a_document() {
+    let e = refused(Doc::from_json_str("[1, 2]", &schema()));
+    assert!(
+        matches!(&e, Error::InvalidJson { reason } if reason.contains("not a JSON document")),
+        "{e}"
+    );
+    let e = refused(Doc::from_json_str("{", &schema()));
+    assert!(matches!(e, Error::InvalidJson { .. }), "{e}");
 }

@@ -329,7 +329,10 @@ impl Tally {
 
 /// Whether a write failed because of a document (skippable), not the collection or the disk.
 fn is_doc_error(e: &Error) -> bool {
-    matches!(e, Error::InvalidDoc { .. } | Error::InvalidArgument(_))
+    matches!(
+        e,
+        Error::InvalidDoc { .. } | Error::InvalidJson { .. } | Error::InvalidArgument(_)
+    )
 }
 
 /// `stratavec import`, `upsert` and `update`.
