@@ -63,14 +63,14 @@ def build_zvec(base, path, m, efc):
 def build_stratavec(binary, base_path, path, m, efc, limit):
     schema = {
         "name": "open_bench",
-        "vectors": [{"name": "embedding", "dimension": 50, "metric": "cosine",
+        "vectors": [{"name": "embedding", "dim": 50, "metric": "cosine",
                      "index": {"type": "hnsw", "m": m, "ef_construction": efc}}],
     }
     schema_path = path + ".schema.json"
     with open(schema_path, "w") as f:
         json.dump(schema, f)
     subprocess.run([binary, "create", path, "--schema", schema_path], check=True, capture_output=True)
-    cmd = [binary, "import", path, "--fvecs", base_path, "--field", "embedding"]
+    cmd = [binary, "import", path, "--fvecs", base_path]
     if limit:
         cmd += ["--limit", str(limit)]
     subprocess.run(cmd, check=True, capture_output=True)

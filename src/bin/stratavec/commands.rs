@@ -13,7 +13,7 @@ use stratavec::json::{f32_to_json, fields_to_json, vector_from_json, vectors_to_
 use stratavec::wal::FlushPolicy;
 use stratavec::{
     Collection, CollectionOptions, CollectionSchema, Doc, DocStatus, Error, IndexKind, OpenOptions,
-    Query, ScanCursor, ScanOptions,
+    Query, ScanCursor, ScanOptions, SearchOptions,
 };
 
 use crate::vecs::FvecsReader;
@@ -1133,6 +1133,49 @@ pub fn flush(out: &mut Out, json: bool, dir: &Path, optimize: bool, salvage: boo
             s.segments,
             s.deleted,
             s.wal_bytes
+        ))
+    }
+}
+
+/// `stratavec bench open`: open read-only and run one query, timed from before the open.
+pub fn bench_open(
+    out: &mut Out,
+    json: bool,
+    path: &Path,
+    field: &str,
+    vector: &str,
+    ef: usize,
+) -> Res {
+    let query = parse_vector(vector)?;
+    let started = Instant::now();
+    let c = Collection::open(path, OpenOptions::default().read_only(true))?;
+    let opened = started.elapsed().as_secs_f64() * 1e3;
+    let hits = c.search(field, &query, &SearchOptions::new().topk(10).ef(ef))?;
+    let total = started.elapsed().as_secs_f64() * 1e3;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kb = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0)
+    };
+    let (anon, file) = (rss_kb("RssAnon:"), rss_kb("RssFile:"));
+    if json {
+        out.line(
+            &json!({
+                "open_ms": opened, "open_query_ms": total, "hits": hits.len(),
+                "rss_anon_bytes": anon * 1024, "rss_file_bytes": file * 1024,
+            })
+            .to_string(),
+        )
+    } else {
+        out.line(&format!(
+            "open {opened:.2} ms, open + first query {total:.2} ms ({} hits); RSS anon {:.1} MB, file {:.1} MB",
+            hits.len(),
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
         ))
     }
 }

@@ -358,6 +358,24 @@ enum BenchCommand {
     Search(BenchSearchArgs),
     /// Search latency while writers insert and while optimize runs; writer throughput.
     Concurrency(BenchConcurrencyArgs),
+    /// Open a persisted collection and run one query, timed in this process (cold start of
+    /// an embedding application); prints open and open + first query in ms, and the RSS.
+    Open(BenchOpenArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchOpenArgs {
+    /// The collection directory.
+    path: PathBuf,
+    /// The vector field to query.
+    #[arg(long)]
+    field: String,
+    /// The query vector: a JSON array or comma-separated numbers.
+    #[arg(long, value_name = "VECTOR")]
+    vector: String,
+    /// Beam width of the graph search.
+    #[arg(long, default_value_t = 64)]
+    ef: usize,
 }
 
 #[derive(Args, Debug)]
@@ -595,6 +613,9 @@ fn run(cli: Cli) -> Res {
                 dir: a.dir.unwrap_or_else(std::env::temp_dir),
             },
         ),
+        Command::Bench(BenchCommand::Open(a)) => {
+            commands::bench_open(&mut out, json, &a.path, &a.field, &a.vector, a.ef)
+        }
         Command::Bench(BenchCommand::Concurrency(a)) => {
             let config = bench_concurrency::ConcurrencyConfig {
                 base: a.base,
