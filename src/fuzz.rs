@@ -41,7 +41,11 @@ pub fn forward_file(bytes: &[u8], schema: &CollectionSchema) -> Result<(), Strin
                 // A lookup of every stored pk finds its row.
                 let rows = Rows::of_file(&file)?;
                 for i in 0..rows.len() {
-                    if !file.rows_with_key(rows.pk(i))?.contains(&i) {
+                    let pk = rows.pk(i);
+                    if !file
+                        .rows_with_key(pk, crate::segment::key_hash(pk))?
+                        .contains(&i)
+                    {
                         return Err(crate::Error::corrupted(path, 0, "key not found"));
                     }
                 }

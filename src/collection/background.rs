@@ -142,7 +142,7 @@ const QUEUE: usize = 64;
 
 /// Asks the OS to run the calling thread after the caller's own threads when both want a core.
 /// On Linux, `setpriority` with `who = 0` applies to the calling thread only.
-fn lower_priority() {
+pub(super) fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority reads no memory of ours; a failure only leaves the priority as it was.
     unsafe {

@@ -75,6 +75,7 @@ impl Collection {
             sealed.push(Arc::new(segment));
         }
         report.segments = sealed.len();
+        check_keys_in_background(&sealed);
         let deleted = match &manifest.deletes {
             Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
             None => DeleteSet::default(),
@@ -233,4 +234,25 @@ pub(super) fn check_segment_dirs(storage: &dyn crate::storage::Storage, path: &P
         }
     }
     Ok(())
+}
+
+/// Checks, on a low-priority thread, the sections of every sealed segment that a pk lookup
+/// needs (open does not read them): the first write or fetch after an open then finds them
+/// checked, or shares the work. A failed check stays with its section and is reported by the
+/// read that needs it.
+fn check_keys_in_background(sealed: &[Arc<SealedSegment>]) {
+    if sealed.is_empty() {
+        return;
+    }
+    let segments = sealed.to_vec();
+    let spawned = std::thread::Builder::new()
+        .name("stratavec-check".into())
+        .spawn(move || {
+            super::background::lower_priority();
+            for s in segments {
+                let _ = s.forward.check_keys_now();
+            }
+        });
+    // Without the thread, the first lookup checks the sections itself.
+    drop(spawned);
 }

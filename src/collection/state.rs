@@ -117,7 +117,24 @@ impl State {
         let Some(id) = elsewhere else {
             return Ok(None);
         };
-        Ok(locate(self.rows()?, id))
+        // Only the segments whose doc-id range holds it are read.
+        for s in &self.sealed {
+            if s.forward
+                .doc_id_range()
+                .is_some_and(|(lo, hi)| lo <= id && id <= hi)
+            {
+                let rows = s.rows()?;
+                if let Some(i) = rows.find(id) {
+                    return Ok(Some((rows, i)));
+                }
+            }
+        }
+        let memory = self
+            .sealing
+            .iter()
+            .map(|s| Rows::of_block(&s.segment.rows))
+            .collect();
+        Ok(locate(memory, id))
     }
 
     /// Applies the record `seq` to the writing segment and makes it visible.

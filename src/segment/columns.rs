@@ -361,6 +361,22 @@ impl ForwardFile {
         self.decoded.len()
     }
 
+    /// Marks every section checked: for a file this process has just written from rows it
+    /// holds (its bytes are the page cache's copy of them), as a persist and a merge do.
+    pub(crate) fn trusted(self) -> Self {
+        for s in &self.sections {
+            let _ = s.checked.set(Ok(()));
+        }
+        self
+    }
+
+    /// Checks the sections a key lookup reads (the doc ids, the pks, the key index and the
+    /// bloom filter), so that later lookups only probe; the first error found.
+    pub(crate) fn check_keys_now(&self) -> Result<()> {
+        self.doc_ids()?;
+        self.rows_with_key("", 0).map(|_| ())
+    }
+
     /// Rows stored (from the header).
     pub(crate) fn len(&self) -> usize {
         self.rows
@@ -548,9 +564,18 @@ impl ForwardFile {
         bytemuck::try_cast_slice(bytes).map_err(|e| self.corrupted(0, e.to_string()))
     }
 
-    /// Rows whose pk is `pk` (several when an upsert superseded a row of this segment).
-    pub(crate) fn rows_with_key(&self, pk: &str) -> Result<Vec<usize>> {
-        let hash = keys::hash(pk);
+    /// Starts loading the bloom-filter line a lookup of `hash` reads, when the filter is
+    /// checked already (a write probes every segment: the misses then overlap).
+    pub(crate) fn prefetch_key(&self, hash: u64) {
+        let bloom = &self.sections[BLOOM];
+        if matches!(bloom.checked.get(), Some(Ok(()))) {
+            crate::index::frozen::prefetch(Bloom::block_of(&self.bytes[bloom.range.clone()], hash));
+        }
+    }
+
+    /// Rows whose pk is `pk`, whose [`keys::hash`] is `hash` (several rows when an upsert
+    /// superseded a row of this segment).
+    pub(crate) fn rows_with_key(&self, pk: &str, hash: u64) -> Result<Vec<usize>> {
         let bloom = self.section(BLOOM, |_, _| Ok(()))?;
         // The index check proves the filter holds every key: only then is a miss trusted.
         let index = self.section(KEYS, |file, bytes| file.check_keys(bytes, bloom))?;
@@ -560,7 +585,7 @@ impl ForwardFile {
         let (ends, pk_bytes) = self.pks()?;
         let mut out = Vec::new();
         for row in keys::lookup(index, hash) {
-            if pk_at(ends, pk_bytes, row) == pk {
+            if pk_bytes_at(ends, pk_bytes, row) == pk.as_bytes() {
                 out.push(row);
             }
         }
@@ -582,7 +607,7 @@ impl ForwardFile {
             if last.is_some_and(|l| l >= (hash, row)) {
                 return Err(format!("key entry {at} is out of order"));
             }
-            if keys::hash(pk_at(ends, pk_bytes, row)) != hash {
+            if keys::hash_bytes(pk_bytes_at(ends, pk_bytes, row)) != hash {
                 return Err(format!("key entry {at} has the wrong hash for row {row}"));
             }
             if !Bloom::may_contain(bloom, hash) {
@@ -607,6 +632,12 @@ impl ForwardFile {
         }
         Ok(())
     }
+}
+
+/// The bytes of `row`'s pk, from checked pk ends and bytes.
+fn pk_bytes_at<'a>(ends: &[u64], bytes: &'a [u8], row: usize) -> &'a [u8] {
+    let start = if row == 0 { 0 } else { ends[row - 1] as usize };
+    bytes.get(start..ends[row] as usize).unwrap_or(&[])
 }
 
 /// The pk of `row` from checked pk ends and bytes.

@@ -117,13 +117,17 @@ impl Elsewhere<'_> {
     /// filter probe each, mostly), so that a pk live in two of them — which writes never leave,
     /// only a damaged or crafted file — is an error rather than one of two answers.
     pub(crate) fn live_doc(&self, pk: &str, deleted: &DeleteSet) -> crate::Result<Option<u64>> {
+        let hash = super::keys::hash(pk);
+        for s in self.sealed {
+            s.forward.prefetch_key(hash);
+        }
         let mut found = self
             .memory
             .iter()
             .rev()
             .find_map(|s| s.live_doc(pk, deleted));
         for s in self.sealed.iter().rev() {
-            if let Some(id) = s.live_doc(pk, deleted)? {
+            if let Some(id) = s.live_doc(pk, hash, deleted)? {
                 if let Some(other) = found {
                     return Err(crate::Error::corrupted(
                         s.forward.path(),

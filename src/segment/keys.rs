@@ -5,7 +5,11 @@
 /// A stable 64-bit hash of a pk (two crc32c with different seeds: hardware-fast, and fixed by
 /// the crc32c polynomial, so files written by one build read the same in another).
 pub(crate) fn hash(pk: &str) -> u64 {
-    let b = pk.as_bytes();
+    hash_bytes(pk.as_bytes())
+}
+
+/// [`hash`] of a pk's bytes.
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     (u64::from(crc32c::crc32c(b)) << 32) | u64::from(crc32c::crc32c_append(0x9e37_79b9, b))
 }
 
@@ -82,16 +86,24 @@ impl Bloom {
         Bloom(bytes)
     }
 
-    /// Byte and bit positions of `hash`'s 8 bits: the block from the high half, the bits
-    /// from 9-bit slices of a remix of the hash.
+    /// Byte and bit positions of `hash`'s 8 bits: the block from the high half scaled to the
+    /// block count (`hi × blocks >> 32`, a multiply instead of a division), the bits from 9-bit
+    /// slices of a remix of the hash.
     fn probes(blocks: usize, hash: u64) -> impl Iterator<Item = (usize, u32)> {
-        let block = ((hash >> 32) as usize % blocks) * BLOCK_BYTES;
+        let block = ((u128::from(hash >> 32) * blocks as u128) >> 32) as usize * BLOCK_BYTES;
         let mut x = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (0..8).map(move |_| {
             let bit = (x & 511) as usize;
             x = x.rotate_right(9);
             (block + bit / 8, (bit % 8) as u32)
         })
+    }
+
+    /// The block of the filter `bytes` that `hash` probes (empty for an empty filter).
+    pub(crate) fn block_of(bytes: &[u8], hash: u64) -> &[u8] {
+        let blocks = bytes.len() / BLOCK_BYTES;
+        let at = ((u128::from(hash >> 32) * blocks as u128) >> 32) as usize * BLOCK_BYTES;
+        bytes.get(at..at + BLOCK_BYTES).unwrap_or(&[])
     }
 
     /// Whether the filter `bytes` (a whole number of blocks) may hold `hash`.

@@ -30,6 +30,7 @@ pub(crate) use forward::decode_block;
 pub(crate) use graphs::check_norms as graphs_check_norms;
 pub use graphs::GraphLoad;
 pub(crate) use ids::{Elsewhere, IdTracker};
+pub(crate) use keys::hash as key_hash;
 pub(crate) use meta::{
     fwd_name, graph_name, segment_dir, wal_file_name, wal_id, wal_path, FileMeta, SegmentMeta,
     BLOCK,

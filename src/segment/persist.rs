@@ -32,7 +32,7 @@ fn write_files(
     let path = dir.join(&name);
     atomic_write(storage, &path, &bytes)?;
     // Served from the file just written (the page cache), not from the rows in memory.
-    let forward = ForwardFile::open(&path, storage.map(&path)?, schema)?;
+    let forward = ForwardFile::open(&path, storage.map(&path)?, schema)?.trusted();
     let mut frozen = Vec::with_capacity(schema.vectors.len());
     let mut names = Vec::with_capacity(schema.vectors.len());
     for (v, vs) in schema.vectors.iter().enumerate() {

@@ -172,9 +172,10 @@ impl SealedSegment {
             .count())
     }
 
-    /// The doc id of `pk`'s row here that `deleted` does not hold.
-    pub(crate) fn live_doc(&self, pk: &str, deleted: &DeleteSet) -> Result<Option<u64>> {
-        let rows = self.forward.rows_with_key(pk)?;
+    /// The doc id of `pk`'s row here (`hash` = [`super::keys::hash`] of it) that `deleted`
+    /// does not hold.
+    pub(crate) fn live_doc(&self, pk: &str, hash: u64, deleted: &DeleteSet) -> Result<Option<u64>> {
+        let rows = self.forward.rows_with_key(pk, hash)?;
         if rows.is_empty() {
             return Ok(None);
         }
