@@ -166,3 +166,40 @@ fn group_by_orders_groups_by_best_hit_and_survives_reopen() {
         "{err}"
     );
 }
+
+#[test]
+fn search_keys_returns_the_keys_and_scores_of_search() {
+    let (_dir, _path, c) = setup();
+    // Sealed and writing segments both answer, deleted rows never.
+    c.flush().unwrap();
+    c.insert(&[doc("p6", None, [0.7, 0.7], [2.0, 2.0])])
+        .unwrap();
+    c.delete(&["p2"]).unwrap();
+    for (field, q) in [("a", [0.9, 0.3]), ("b", [0.2, 0.1]), ("a", [-0.5, 0.5])] {
+        for topk in [1, 3, 10] {
+            let options = stratavec::SearchOptions::new().topk(topk);
+            let want: Vec<(String, f32)> = c
+                .search(field, &q, &options)
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.pk, d.score))
+                .collect();
+            let mut got = Vec::new();
+            let n = c
+                .search_keys(field, &q, &options, |pk, score| {
+                    got.push((pk.to_string(), score))
+                })
+                .unwrap();
+            assert_eq!(n, got.len());
+            assert_eq!(got, want, "{field} {q:?} top {topk}");
+        }
+    }
+    let e = c
+        .search_keys("zz", &[0.0, 1.0], &Default::default(), |_, _| {})
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownField { .. }), "{e}");
+    let e = c
+        .search_keys("a", &[0.0], &Default::default(), |_, _| {})
+        .unwrap_err();
+    assert!(matches!(e, Error::DimensionMismatch { .. }), "{e}");
+}

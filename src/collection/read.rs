@@ -118,14 +118,7 @@ impl Collection {
         filter: Option<&Filter>,
         projection: &Projection,
     ) -> Result<(crate::Metric, Vec<Doc>)> {
-        let v = self
-            .schema
-            .vector_index(&route.field)
-            .ok_or_else(|| Error::UnknownField {
-                field: route.field.clone(),
-                usage: FieldUsage::QueryVector,
-            })?;
-        let vs = &self.schema.vectors[v];
+        let v = self.vector_field(&route.field)?;
         let by_id;
         let vector: &[f32] = match &route.source {
             VectorSource::Vector(x) => x,
@@ -133,11 +126,43 @@ impl Collection {
                 let (rows, i) = st
                     .live_row(pk, &self.schema)?
                     .ok_or_else(|| Error::DocNotFound { pk: pk.clone() })?;
-                let dim = vs.dimension;
+                let dim = self.schema.vectors[v].dimension;
                 by_id = rows.vectors(v)?[i * dim..(i + 1) * dim].to_vec();
                 &by_id
             }
         };
+        let (parts, hits) = self.hits(st, v, vector, k, ef, filter)?;
+        let docs = hits
+            .iter()
+            .map(|h| {
+                let mut doc = parts[h.block].rows.doc(&self.schema, h.row, projection)?;
+                doc.score = h.score;
+                Ok(doc)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((self.schema.vectors[v].metric, docs))
+    }
+
+    fn vector_field(&self, field: &str) -> Result<usize> {
+        self.schema
+            .vector_index(field)
+            .ok_or_else(|| Error::UnknownField {
+                field: field.to_string(),
+                usage: FieldUsage::QueryVector,
+            })
+    }
+
+    /// The best `k` rows for `vector` in vector field `v`, and the segments they index.
+    fn hits<'s>(
+        &self,
+        st: &'s State,
+        v: usize,
+        vector: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&Filter>,
+    ) -> Result<(Vec<plan::Part<'s>>, Vec<flat::Hit>)> {
+        let vs = &self.schema.vectors[v];
         if vector.len() != vs.dimension {
             return Err(Error::DimensionMismatch {
                 field: vs.name.clone(),
@@ -161,15 +186,48 @@ impl Collection {
             ef,
             filter,
         )?;
-        let docs = hits
-            .iter()
-            .map(|h| {
-                let mut doc = parts[h.block].rows.doc(&self.schema, h.row, projection)?;
-                doc.score = h.score;
-                Ok(doc)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((vs.metric, docs))
+        Ok((parts, hits))
+    }
+
+    /// The engine-bound form of [`Collection::search`]: calls `visit(pk, score)` for each of the
+    /// `topk` nearest live documents, best first, without building documents (no fields, no
+    /// vectors, no allocation per hit). Returns the number of hits. `output_fields` and
+    /// `include_vector` of `options` are ignored.
+    ///
+    /// ```
+    /// # use stratavec::*;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let schema = CollectionSchema::new("s").vector(VectorSchema::new("v", 2));
+    /// # let coll = Collection::create(dir.path().join("c"), schema, CollectionOptions::default())?;
+    /// coll.insert(&[Doc::new("a").vector("v", vec![1.0, 0.0]), Doc::new("b").vector("v", vec![0.0, 1.0])])?;
+    /// let mut best = Vec::new();
+    /// coll.search_keys("v", &[0.9, 0.1], &SearchOptions::new().topk(1), |pk, score| {
+    ///     best.push((pk.to_string(), score))
+    /// })?;
+    /// assert_eq!(best[0].0, "a");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn search_keys(
+        &self,
+        field: &str,
+        query: &[f32],
+        options: &SearchOptions,
+        mut visit: impl FnMut(&str, f32),
+    ) -> Result<usize> {
+        self.inner.check_open()?;
+        if options.topk == 0 || options.topk > MAX_TOPK {
+            return Err(Error::TopkOutOfRange {
+                topk: options.topk,
+                max: MAX_TOPK,
+            });
+        }
+        let v = self.vector_field(field)?;
+        let st = self.inner.state.read();
+        let (parts, hits) = self.hits(&st, v, query, options.topk, options.ef, None)?;
+        for h in &hits {
+            visit(parts[h.block].rows.pk(h.row), h.score);
+        }
+        Ok(hits.len())
     }
 
     /// A vector query whose hits are grouped by the value of a scalar field: up to

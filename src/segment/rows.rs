@@ -88,6 +88,9 @@ impl<'a> Rows<'a> {
     /// The columns of scalar fields `fields` (for a filter), by schema position; other
     /// positions are empty and read as NULL.
     pub(crate) fn columns(&self, fields: &[usize]) -> Result<Columns<'a>> {
+        if fields.is_empty() {
+            return Ok(Columns(Vec::new()));
+        }
         match self.source {
             Source::Memory(b) => Ok(Columns(b.fields.iter().map(Vec::as_slice).collect())),
             Source::File(f) => {

@@ -10,7 +10,7 @@ use stratavec::dataset::{read_fvecs, read_ivecs, recall_at_k};
 use stratavec::wal::FlushPolicy;
 use stratavec::{
     Collection, CollectionOptions, CollectionSchema, DataType, Doc, FieldSchema, IndexKind, Metric,
-    OpenOptions, Query, VectorSchema,
+    OpenOptions, Query, SearchOptions, VectorSchema,
 };
 
 use crate::bench_insert::{self, median, percentile, InsertConfig, InsertResult};
@@ -142,18 +142,28 @@ fn pass(
                 s.spawn(move || -> Result<(f64, Vec<f64>), stratavec::Error> {
                     let mut recall = 0.0;
                     let mut lat = Vec::new();
+                    let options = SearchOptions::new().topk(topk).ef(ef);
+                    let mut pks: Vec<String> = Vec::with_capacity(topk);
                     for i in (t..queries.len()).step_by(threads) {
-                        let mut q = Query::vector("embedding", queries[i].clone())
-                            .topk(topk)
-                            .ef(ef)
-                            .output_fields(Vec::<String>::new());
-                        if let Some(f) = filter {
-                            q = q.filter(f);
-                        }
+                        pks.clear();
                         let t0 = Instant::now();
-                        let hits = coll.query(&q)?;
+                        match filter {
+                            // The engine-bound entry point: keys and scores, no documents.
+                            None => {
+                                coll.search_keys("embedding", &queries[i], &options, |pk, _| {
+                                    pks.push(pk.to_string())
+                                })?;
+                            }
+                            Some(f) => {
+                                let q = Query::vector("embedding", queries[i].clone())
+                                    .topk(topk)
+                                    .ef(ef)
+                                    .output_fields(Vec::<String>::new())
+                                    .filter(f);
+                                pks.extend(coll.query(&q)?.into_iter().map(|h| h.pk));
+                            }
+                        }
                         lat.push(t0.elapsed().as_secs_f64() * 1e3);
-                        let pks: Vec<String> = hits.into_iter().map(|h| h.pk).collect();
                         recall += recall_at_k(&pks, &truth[i], topk);
                     }
                     Ok((recall, lat))
@@ -393,6 +403,9 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
             recall = p.recall;
             pb.inc(1);
         }
+        let (lo, hi) = qps.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
         let qps = median(qps);
         let p50 = percentile(&mut lat, 0.5);
         let p99 = percentile(&mut lat, 0.99);
@@ -401,7 +414,8 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
                 out.json(&json!({
                     "ef": ef, "recall": round(recall, 4), "qps": round(qps, 1),
                     "p50_ms": round(p50, 4), "p99_ms": round(p99, 4),
-                    "threads": c.threads,
+                    "threads": c.threads, "qps_min": round(lo, 1), "qps_max": round(hi, 1),
+                    "passes": c.runs,
                 }))
             } else {
                 out.line(&format!(
