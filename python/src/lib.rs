@@ -481,7 +481,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl NativeCollection {
     fn wrap(c: Collection, read_only: bool) -> Self {
         NativeCollection {
-            schema: Arc::new(c.schema().clone()),
+            schema: c.schema(),
             path: c.path().display().to_string(),
             inner: Mutex::new(Some(Arc::new(c))),
             read_only,

@@ -80,7 +80,6 @@ struct Inner {
     path: PathBuf,
     storage: Arc<dyn Storage>,
     read_only: bool,
-    schema: Arc<CollectionSchema>,
     options: StoredOptions,
     policy: FlushPolicy,
     /// Shared by writers while they append; exclusive for rotation and other whole-log steps.
@@ -109,7 +108,6 @@ struct Inner {
 /// and always by the time its call returns.
 pub struct Collection {
     inner: Arc<Inner>,
-    schema: Arc<CollectionSchema>,
     lock: Mutex<Option<LockGuard>>,
 }
 
@@ -205,9 +203,10 @@ impl Collection {
         &self.inner.path
     }
 
-    /// The schema.
-    pub fn schema(&self) -> &CollectionSchema {
-        &self.schema
+    /// The schema now. A schema change ([`Collection::add_column`] and the other DDL calls)
+    /// replaces it; a schema taken before keeps describing the collection as it was.
+    pub fn schema(&self) -> Arc<CollectionSchema> {
+        self.inner.state.read().schema.clone()
     }
 
     /// The flush policy in force: the one stored at create, unless the open overrode it.
@@ -238,11 +237,13 @@ impl Collection {
     /// A field set to `Value::Null` is cleared. Missing keys get [`DocStatus::NotFound`].
     pub fn update(&self, docs: &[Doc]) -> Result<Vec<DocStatus>> {
         validate::check_batch_len(docs.len())?;
-        let patches = docs
-            .iter()
-            .map(|d| validate::patch(&self.schema, d.clone()))
-            .collect::<Result<Vec<_>>>()?;
-        self.inner.write(Op::Update, Batch::Patches(patches))
+        self.inner.write(Op::Update, |schema| {
+            let patches = docs
+                .iter()
+                .map(|d| validate::patch(schema, d.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Batch::Patches(patches))
+        })
     }
 
     /// Deletes documents by primary key; missing keys get [`DocStatus::NotFound`].
@@ -252,15 +253,15 @@ impl Collection {
             .iter()
             .map(|pk| validate::check_pk(pk.as_ref()).map(|()| pk.as_ref().to_string()))
             .collect::<Result<Vec<_>>>()?;
-        self.inner.write(Op::Delete, Batch::Keys(keys))
+        self.inner
+            .write(Op::Delete, |_| Ok(Batch::Keys(keys.clone())))
     }
 
     /// Deletes every live document matching `expr`, as one atomic WAL record of the keys it
     /// matched (so replay is deterministic); the keys can be inserted again afterwards. Returns
     /// the number deleted. An empty expression is an error: use [`Collection::delete_all`].
     pub fn delete_by_filter(&self, expr: &str) -> Result<usize> {
-        let filter = Filter::compile(&self.schema, expr)?.ok_or(Error::EmptyFilter)?;
-        self.delete_matching(Some(&filter))
+        self.delete_matching(Some(expr))
     }
 
     /// Deletes every live document, as one atomic WAL record. Returns the number deleted.
@@ -268,14 +269,19 @@ impl Collection {
         self.delete_matching(None)
     }
 
-    fn delete_matching(&self, filter: Option<&Filter>) -> Result<usize> {
+    fn delete_matching(&self, expr: Option<&str>) -> Result<usize> {
         // Resolved and logged with the writer lock held exclusively: every earlier write is
-        // applied, and no write can slip in between.
+        // applied, and no write (or schema change) can slip in between.
         let inner = &*self.inner;
         let mut w = inner.writer.write();
         inner.check_writable(&w)?;
         let keys: Vec<String> = {
             let st = inner.state.read();
+            let filter = match expr {
+                Some(expr) => Some(Filter::compile(&st.schema, expr)?.ok_or(Error::EmptyFilter)?),
+                None => None,
+            };
+            let filter = filter.as_ref();
             let mut keys = Vec::new();
             for rows in st.rows()? {
                 let columns = flat::filter_columns(filter, &rows)?;
@@ -297,11 +303,13 @@ impl Collection {
 
     fn write_rows(&self, op: Op, docs: &[Doc]) -> Result<Vec<DocStatus>> {
         validate::check_batch_len(docs.len())?;
-        let rows = docs
-            .iter()
-            .map(|d| validate::row(&self.schema, d.clone()))
-            .collect::<Result<Vec<_>>>()?;
-        self.inner.write(op, Batch::Rows(rows))
+        self.inner.write(op, |schema| {
+            let rows = docs
+                .iter()
+                .map(|d| validate::row(schema, d.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Batch::Rows(rows))
+        })
     }
 
     /// Persists the writing segment (its rows become a sealed segment, its WAL is removed) and

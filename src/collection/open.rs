@@ -174,6 +174,7 @@ impl Collection {
             .collect();
         let wal = writing.wal().cloned();
         let state = State {
+            schema: schema.clone(),
             sealed,
             sealing: sealing.clone(),
             writing,
@@ -185,7 +186,6 @@ impl Collection {
             path: path.to_path_buf(),
             storage,
             read_only: options.read_only,
-            schema: schema.clone(),
             options: manifest.options.clone(),
             policy,
             writer: RwLock::new(Writer {
@@ -214,7 +214,6 @@ impl Collection {
         }
         Ok(Collection {
             inner,
-            schema,
             lock: Mutex::new(Some(lock)),
         })
     }

@@ -15,7 +15,10 @@ impl Inner {
     /// then it replaces the in-memory copy for readers, then its WAL goes.
     pub(super) fn persist(&self, s: &Arc<Sealing>) -> Result<()> {
         let seg = &s.segment;
-        let sealed = seg.seal(&*self.storage, &self.path, &self.schema)?;
+        // A schema change waits for every persist queued before it: the state's schema is the
+        // one the rotated segment was written with.
+        let schema = self.state.read().schema.clone();
+        let sealed = seg.seal(&*self.storage, &self.path, &schema)?;
         {
             let mut c = self.committed.lock();
             let mut next = c.manifest.clone();
@@ -78,14 +81,10 @@ impl Inner {
             return Ok(());
         }
         let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
-        let merged = merge(
-            &*self.storage,
-            &self.path,
-            &self.schema,
-            id,
-            &inputs,
-            &dropped,
-        )?;
+        // Merges and schema changes both run on the background worker, one at a time: the
+        // schema cannot change under a merge.
+        let schema = self.state.read().schema.clone();
+        let merged = merge(&*self.storage, &self.path, &schema, id, &inputs, &dropped)?;
         let is_input = |id: u64| inputs.iter().any(|s| s.id == id);
         {
             let mut c = self.committed.lock();

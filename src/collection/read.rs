@@ -11,6 +11,7 @@ use crate::error::{Error, FieldUsage, Result};
 use crate::query::{
     flat, plan, FetchOptions, Filter, Query, SearchOptions, VectorSource, MAX_TOPK,
 };
+use crate::schema::CollectionSchema;
 use crate::segment::Projection;
 
 impl Collection {
@@ -23,9 +24,12 @@ impl Collection {
     /// [`Collection::fetch`] with a choice of fields and vectors.
     pub fn fetch_with<S: AsRef<str>>(&self, pks: &[S], options: &FetchOptions) -> Result<Vec<Doc>> {
         self.inner.check_open()?;
-        let projection =
-            self.projection(options.output_fields.as_deref(), options.include_vector)?;
         let st = self.inner.state.read();
+        let projection = Self::projection(
+            &st.schema,
+            options.output_fields.as_deref(),
+            options.include_vector,
+        )?;
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for pk in pks {
@@ -33,8 +37,8 @@ impl Collection {
             if !seen.insert(pk) {
                 continue;
             }
-            if let Some((rows, i)) = st.live_row(pk, &self.schema)? {
-                out.push(rows.doc(&self.schema, i, &projection)?);
+            if let Some((rows, i)) = st.live_row(pk, &st.schema)? {
+                out.push(rows.doc(&st.schema, i, &projection)?);
             }
         }
         Ok(out)
@@ -62,10 +66,15 @@ impl Collection {
                 max: MAX_TOPK,
             });
         }
-        let projection = self.projection(query.output_fields.as_deref(), query.include_vector)?;
-        let filter = Filter::compile(&self.schema, query.filter.as_deref().unwrap_or(""))?;
-        let filter = filter.as_ref();
+        // The schema of the snapshot read: a schema change never shows a reader a mix.
         let st = self.inner.state.read();
+        let projection = Self::projection(
+            &st.schema,
+            query.output_fields.as_deref(),
+            query.include_vector,
+        )?;
+        let filter = Filter::compile(&st.schema, query.filter.as_deref().unwrap_or(""))?;
+        let filter = filter.as_ref();
         match query.vectors.as_slice() {
             [] => {
                 let mut out = Vec::new();
@@ -76,7 +85,7 @@ impl Collection {
                             break 'segments;
                         }
                         if !st.ids.deleted.contains(id) && flat::matches(filter, &columns, i) {
-                            out.push(rows.doc(&self.schema, i, &projection)?);
+                            out.push(rows.doc(&st.schema, i, &projection)?);
                         }
                     }
                 }
@@ -118,15 +127,16 @@ impl Collection {
         filter: Option<&Filter>,
         projection: &Projection,
     ) -> Result<(crate::Metric, Vec<Doc>)> {
-        let v = self.vector_field(&route.field)?;
+        let schema = &*st.schema;
+        let v = Self::vector_field(schema, &route.field)?;
         let by_id;
         let vector: &[f32] = match &route.source {
             VectorSource::Vector(x) => x,
             VectorSource::ById(pk) => {
                 let (rows, i) = st
-                    .live_row(pk, &self.schema)?
+                    .live_row(pk, schema)?
                     .ok_or_else(|| Error::DocNotFound { pk: pk.clone() })?;
-                let dim = self.schema.vectors[v].dimension;
+                let dim = schema.vectors[v].dimension;
                 by_id = rows.vectors(v)?[i * dim..(i + 1) * dim].to_vec();
                 &by_id
             }
@@ -135,16 +145,16 @@ impl Collection {
         let docs = hits
             .iter()
             .map(|h| {
-                let mut doc = parts[h.block].rows.doc(&self.schema, h.row, projection)?;
+                let mut doc = parts[h.block].rows.doc(schema, h.row, projection)?;
                 doc.score = h.score;
                 Ok(doc)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok((self.schema.vectors[v].metric, docs))
+        Ok((schema.vectors[v].metric, docs))
     }
 
-    fn vector_field(&self, field: &str) -> Result<usize> {
-        self.schema
+    fn vector_field(schema: &CollectionSchema, field: &str) -> Result<usize> {
+        schema
             .vector_index(field)
             .ok_or_else(|| Error::UnknownField {
                 field: field.to_string(),
@@ -162,7 +172,7 @@ impl Collection {
         ef: Option<usize>,
         filter: Option<&Filter>,
     ) -> Result<(Vec<plan::Part<'s>>, Vec<flat::Hit>)> {
-        let vs = &self.schema.vectors[v];
+        let vs = &st.schema.vectors[v];
         if vector.len() != vs.dimension {
             return Err(Error::DimensionMismatch {
                 field: vs.name.clone(),
@@ -179,7 +189,7 @@ impl Collection {
         let hits = plan::search(
             &parts,
             &st.ids.deleted,
-            &self.schema,
+            &st.schema,
             vs,
             vector,
             k,
@@ -221,8 +231,8 @@ impl Collection {
                 max: MAX_TOPK,
             });
         }
-        let v = self.vector_field(field)?;
         let st = self.inner.state.read();
+        let v = Self::vector_field(&st.schema, field)?;
         let (parts, hits) = self.hits(&st, v, query, options.topk, options.ef, None)?;
         for h in &hits {
             visit(parts[h.block].rows.pk(h.row), h.score);
@@ -239,8 +249,8 @@ impl Collection {
         query: &Query,
         group: &crate::GroupBy,
     ) -> Result<Vec<crate::Group>> {
-        let f = self
-            .schema
+        let schema = self.schema();
+        let f = schema
             .field_index(&group.field)
             .ok_or_else(|| Error::UnknownField {
                 field: group.field.clone(),
@@ -252,7 +262,7 @@ impl Collection {
                 topk_per_group: group.topk_per_group,
             });
         }
-        let name = &self.schema.fields[f].name;
+        let name = &schema.fields[f].name;
         let mut q = query.clone();
         // The grouping field must come back, whatever the caller asked to see.
         if let Some(fields) = q.output_fields.as_mut() {
@@ -298,20 +308,20 @@ impl Collection {
     }
 
     pub(super) fn projection(
-        &self,
+        schema: &CollectionSchema,
         output_fields: Option<&[String]>,
         include_vector: bool,
     ) -> Result<Projection> {
         let mut p = Projection::default();
         match output_fields {
-            None => p.fields = (0..self.schema.fields.len()).collect(),
+            None => p.fields = (0..schema.fields.len()).collect(),
             Some(names) => {
                 for name in names {
-                    if let Some(f) = self.schema.field_index(name) {
+                    if let Some(f) = schema.field_index(name) {
                         if !p.fields.contains(&f) {
                             p.fields.push(f);
                         }
-                    } else if let Some(v) = self.schema.vector_index(name) {
+                    } else if let Some(v) = schema.vector_index(name) {
                         if !p.vectors.contains(&v) {
                             p.vectors.push(v);
                         }
@@ -325,7 +335,7 @@ impl Collection {
             }
         }
         if include_vector {
-            p.vectors = (0..self.schema.vectors.len()).collect();
+            p.vectors = (0..schema.vectors.len()).collect();
         }
         Ok(p)
     }

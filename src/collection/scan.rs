@@ -148,11 +148,15 @@ impl Collection {
                 max: MAX_TOPK,
             });
         }
-        let projection =
-            self.projection(options.output_fields.as_deref(), options.include_vector)?;
-        let filter = Filter::compile(&self.schema, options.filter.as_deref().unwrap_or(""))?;
-        let filter = filter.as_ref();
         let st = self.inner.state.read();
+        let schema = &*st.schema;
+        let projection = Self::projection(
+            schema,
+            options.output_fields.as_deref(),
+            options.include_vector,
+        )?;
+        let filter = Filter::compile(schema, options.filter.as_deref().unwrap_or(""))?;
+        let filter = filter.as_ref();
         let (start, end) = match cursor {
             Some(c) => (c.next, c.end),
             None => (0, st.ids.next_doc_id),
@@ -184,7 +188,7 @@ impl Collection {
             if st.ids.deleted.contains(doc_id) || !flat::matches(filter, &columns[b], at) {
                 continue;
             }
-            docs.push(rows.doc(&self.schema, at, &projection)?);
+            docs.push(rows.doc(schema, at, &projection)?);
             last = Some(doc_id);
             if docs.len() == options.limit {
                 break;
@@ -213,8 +217,8 @@ impl Collection {
     /// ```
     pub fn count(&self, filter: Option<&str>) -> Result<u64> {
         self.inner.check_open()?;
-        let filter = Filter::compile(&self.schema, filter.unwrap_or(""))?;
         let st = self.inner.state.read();
+        let filter = Filter::compile(&st.schema, filter.unwrap_or(""))?;
         let Some(filter) = filter.as_ref() else {
             return st.live_docs();
         };

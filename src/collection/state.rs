@@ -31,6 +31,9 @@ pub(crate) struct Sealing {
 
 #[derive(Debug)]
 pub(crate) struct State {
+    /// The schema every segment below has: it changes only with them (a schema change swaps
+    /// both under the write lock), so a reader's snapshot pairs the rows with their schema.
+    pub(crate) schema: Arc<CollectionSchema>,
     /// Persisted segments.
     pub(crate) sealed: Vec<Arc<SealedSegment>>,
     /// Rotated segments being persisted, oldest first.
@@ -138,14 +141,9 @@ impl State {
     }
 
     /// Applies the record `seq` to the writing segment and makes it visible.
-    pub(crate) fn apply(
-        &mut self,
-        seq: u64,
-        op: Op,
-        batch: Batch,
-        schema: &CollectionSchema,
-    ) -> Result<Vec<DocStatus>> {
+    pub(crate) fn apply(&mut self, seq: u64, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
         let State {
+            schema,
             sealed,
             sealing,
             writing,

@@ -71,8 +71,8 @@ impl Collection {
     pub fn stats(&self) -> CollectionStats {
         let inner = &*self.inner;
         let st = inner.state.read();
-        let graphs = self
-            .schema
+        let schema = st.schema.clone();
+        let graphs = schema
             .vectors
             .iter()
             .enumerate()

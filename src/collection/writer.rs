@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use std::thread::Thread;
 
-use parking_lot::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{MutexGuard, RwLockWriteGuard};
 
 use super::background::{reply, Job};
 use super::state::Sealing;
 use super::Inner;
 use crate::doc::DocStatus;
 use crate::error::{Error, Result};
+use crate::schema::CollectionSchema;
 use crate::segment::{segment_dir, wal_id, wal_path, Batch, Segment};
 use crate::wal::{Op, Wal, WalPayload};
 
@@ -56,36 +57,37 @@ impl Publish {
 }
 
 impl Inner {
-    /// Logs one batch and applies it: the heart of every write.
-    pub(super) fn write(&self, op: Op, batch: Batch) -> Result<Vec<DocStatus>> {
-        if batch.doc_count() == 0 {
-            self.check_writable(&self.writer.read())?;
-            return Ok(Vec::new());
-        }
-        let statuses = {
-            let (w, wal) = self.appender()?;
-            let statuses = self.log_and_publish(&wal, op, batch);
-            drop(w);
-            statuses?
-        };
-        self.indexing.notify();
-        self.rotate_if_full();
-        Ok(statuses)
-    }
-
-    /// The writer lock, shared, with the writing segment's WAL (created on the first write).
-    fn appender(&self) -> Result<(RwLockReadGuard<'_, Writer>, Arc<Wal<Batch>>)> {
-        loop {
+    /// Logs one batch and applies it: the heart of every write. `make` validates the call's
+    /// documents against the schema and builds the batch; it runs with the writer lock held
+    /// (shared), so no schema change can come between the validation and the append.
+    pub(super) fn write(
+        &self,
+        op: Op,
+        make: impl Fn(&CollectionSchema) -> Result<Batch>,
+    ) -> Result<Vec<DocStatus>> {
+        let statuses = loop {
             let w = self.writer.read();
             self.check_writable(&w)?;
-            if let Some(wal) = w.wal.clone() {
-                return Ok((w, wal));
+            let schema = self.state.read().schema.clone();
+            let batch = make(&schema)?;
+            if batch.doc_count() == 0 {
+                return Ok(Vec::new());
             }
+            if let Some(wal) = w.wal.clone() {
+                let statuses = self.log_and_publish(&wal, op, batch);
+                drop(w);
+                break statuses?;
+            }
+            // The first write of a segment creates its WAL under the exclusive lock, which
+            // would let a schema change in: the batch is built again under the shared one.
             drop(w);
             let mut w = self.writer.write();
             self.check_writable(&w)?;
             self.ensure_wal(&mut w)?;
-        }
+        };
+        self.indexing.notify();
+        self.rotate_if_full();
+        Ok(statuses)
     }
 
     /// Creates the writing segment's WAL (and its directory) unless it exists.
@@ -150,7 +152,7 @@ impl Inner {
                 };
                 // A record that is logged but cannot be applied leaves memory behind the log:
                 // no later write may be acknowledged on top of that.
-                let outcome = self.state.write().apply(next, op, batch, &self.schema);
+                let outcome = self.state.write().apply(next, op, batch);
                 let outcome = outcome.map_err(|e| self.poison(e));
                 p.outcomes.insert(next, outcome);
                 p.next += 1;
@@ -213,7 +215,8 @@ impl Inner {
         };
         let sealing = {
             let mut st = self.state.write();
-            let segment = std::mem::replace(&mut st.writing, self.new_segment(successor));
+            let fresh = self.new_segment(successor, &st.schema);
+            let segment = std::mem::replace(&mut st.writing, fresh);
             let sealing = Arc::new(Sealing {
                 segment,
                 deleted,
@@ -229,9 +232,9 @@ impl Inner {
     }
 
     /// An empty writing segment with room for as many rows as the options let it hold.
-    pub(super) fn new_segment(&self, id: u64) -> Segment {
-        let mut segment = Segment::new(id, &self.schema);
-        segment.reserve(segment_capacity(&self.schema, &self.options));
+    pub(super) fn new_segment(&self, id: u64, schema: &crate::schema::CollectionSchema) -> Segment {
+        let mut segment = Segment::new(id, schema);
+        segment.reserve(segment_capacity(schema, &self.options));
         segment
     }
 

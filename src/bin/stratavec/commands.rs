@@ -570,7 +570,7 @@ pub fn fvecs_row(path: &Path, row: usize) -> Res<Vec<f32>> {
 /// `stratavec query`.
 pub fn query(out: &mut Out, json: bool, o: &QueryOptions) -> Res {
     let coll = open_ro(&o.dir)?;
-    let field = || vector_field(coll.schema(), o.field.as_deref());
+    let field = || vector_field(&coll.schema(), o.field.as_deref());
     let mut q = if let Some(path) = &o.fvecs {
         Query::vector(field()?, fvecs_row(path, o.row)?)
     } else if let Some(text) = &o.vector {
@@ -838,7 +838,7 @@ pub fn export(out: &mut Out, json: bool, o: &ExportOptions) -> Res {
     }
     let mut cursor = o.after.as_deref().map(ScanCursor::from_token).transpose()?;
     let coll = open_ro(&o.dir)?;
-    let scan = export_scan_options(coll.schema(), o)?;
+    let scan = export_scan_options(&coll.schema(), o)?;
     let mut sink = match &o.out {
         None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
         Some(path) => {
@@ -911,7 +911,7 @@ pub fn count(out: &mut Out, json: bool, dir: &Path, filter: Option<&str>) -> Res
 /// `stratavec schema`: the form `create --schema` reads; indented unless --json (one line).
 pub fn schema(out: &mut Out, json: bool, dir: &Path) -> Res {
     let coll = open_ro(dir)?;
-    let schema = schema_file::to_json(coll.schema());
+    let schema = schema_file::to_json(&coll.schema());
     if json {
         out.json(&schema)
     } else {
@@ -1047,7 +1047,7 @@ pub fn stats(out: &mut Out, json: bool, dir: &Path) -> Res {
             "wal_records": report.wal.as_ref().map_or(0, |w| w.records),
             "manifest_version": s.manifest_version,
             "graphs": graphs,
-            "schema": schema_file::to_json(schema),
+            "schema": schema_file::to_json(&schema),
         }));
     }
     let mut lines = vec![
