@@ -251,6 +251,37 @@ pub enum Error {
     /// The collection was closed or destroyed.
     #[error("collection is closed")]
     Closed,
+
+    /// A schema change names a field of a type the operation does not take: columns are
+    /// added and retyped only when numeric, and vector fields are never dropped or altered
+    /// (zvec's wording; the type is shown in zvec's spelling, e.g. `STRING`, `VECTOR_FP32`).
+    #[error("this operation requires a numeric field; field[{field}] has type {data_type}")]
+    NotNumericField {
+        /// The field named.
+        field: String,
+        /// Its type, in zvec's upper-case spelling.
+        data_type: String,
+    },
+
+    /// `add_column` of a non-nullable field without a value for the documents already stored
+    /// (zvec's wording; stratavec takes a constant where zvec takes an expression).
+    #[error("non-nullable field[{field}] requires an expression when added")]
+    DefaultRequired {
+        /// The field being added.
+        field: String,
+    },
+
+    /// `alter_column` asked for a type that cannot hold every value of the old one (only
+    /// int32 → int64/double, uint32 → uint64/int64/double and float → double are allowed).
+    #[error("Invalid schema: field[{field}] cannot change type from {from} to {to} without loss")]
+    LossyTypeChange {
+        /// The field altered.
+        field: String,
+        /// Its type.
+        from: crate::schema::DataType,
+        /// The type asked for.
+        to: crate::schema::DataType,
+    },
 }
 
 /// Where a read named a field the schema does not have ([`Error::UnknownField`]).
@@ -305,6 +336,9 @@ impl Error {
                 | Error::InvalidCursor { .. }
                 | Error::InvalidDoc { .. }
                 | Error::InvalidFilter { .. }
+                | Error::NotNumericField { .. }
+                | Error::DefaultRequired { .. }
+                | Error::LossyTypeChange { .. }
         )
     }
 

@@ -25,7 +25,7 @@ pub mod storage;
 pub mod wal;
 
 pub use collection::{
-    Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, MergePolicy,
+    Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, IndexParam, MergePolicy,
     OpenOptions, OpenReport, Problem, ScanCursor, ScanOptions, ScanPage, SegmentStats,
     VerifyReport,
 };

@@ -52,6 +52,8 @@ pub(super) enum Job {
     Merge(MergeScope, Option<Reply>),
     /// Answers once every earlier job is done.
     Barrier(Reply),
+    /// Commit a checked schema change (the writing segment is sealed, writes wait).
+    Schema(Box<super::ddl::Plan>, Reply),
 }
 
 /// A oneshot channel for a job's outcome.
@@ -254,6 +256,13 @@ impl Inner {
                 )
             }
             Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
+            Job::Schema(plan, reply) => (
+                pools
+                    .urgent
+                    .install(|| self.guard(|| self.apply_schema_change(&plan))),
+                Some(reply),
+                false,
+            ),
         };
         let persisted = result.is_ok();
         if let Some(reply) = reply {

@@ -27,6 +27,7 @@ pub(crate) use block::{Block, Projection, Row, VectorColumn};
 pub(crate) use columns::ForwardFile;
 pub(crate) use deletes::DeleteSet;
 pub(crate) use forward::decode_block;
+pub(crate) use graphs::build as build_graph;
 pub(crate) use graphs::check_norms as graphs_check_norms;
 pub use graphs::GraphLoad;
 pub(crate) use ids::{Elsewhere, IdTracker};
@@ -35,7 +36,7 @@ pub(crate) use meta::{
     fwd_name, graph_name, segment_dir, wal_file_name, wal_id, wal_path, FileMeta, SegmentMeta,
     BLOCK,
 };
-pub(crate) use persist::merge;
+pub(crate) use persist::{merge, rewrite};
 pub(crate) use postings::InvertedIndexes;
 pub(crate) use recover::RecoverOptions;
 pub(crate) use rows::{Columns, Rows};

@@ -56,6 +56,23 @@ fn write_files(
     Ok((meta, SealedSegment::new(id, forward, frozen)))
 }
 
+/// Writes `block` — the rows of a sealed segment, all of them (deleted ones too, so that graph
+/// row ids keep their meaning), rewritten for a changed schema — as the new segment `id`, with
+/// the graphs `graph(v)` gives. The caller's manifest commit makes the new segment count and
+/// only then removes the old one: until then both exist, each complete.
+pub(crate) fn rewrite(
+    storage: &dyn Storage,
+    dir: &Path,
+    schema: &CollectionSchema,
+    id: u64,
+    block: &Block,
+    graph: impl FnMut(usize) -> Option<GraphData>,
+) -> Result<(SegmentMeta, SealedSegment)> {
+    storage.create_dir_all(&segment_dir(dir, id))?;
+    storage.sync_dir(dir)?;
+    write_files(storage, dir, schema, id, block, graph)
+}
+
 impl Segment {
     /// Writes this (rotated, no longer written) segment's files, with graphs covering every
     /// row (see [`graphs::seal`]). `None` when the segment has no rows.
