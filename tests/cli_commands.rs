@@ -660,3 +660,137 @@ fn help_lists_every_command() {
         assert!(text.contains(flag), "{cmd} {flag}: {text}");
     }
 }
+
+/// The README's articles walk-through, schema changes included, runs as written (from `cat >
+/// articles.json` to the last schema change), with the binary on `PATH`.
+#[test]
+fn readme_schema_changes_run_as_written() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let lines: Vec<&str> = readme.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("cat > articles.json"))
+        .expect("the articles example");
+    let end = lines
+        .iter()
+        .rposition(|l| l.starts_with("stratavec drop-index data/articles"))
+        .expect("the schema-change lines");
+    let script = lines[start..=end].join("\n");
+    for cmd in [
+        "add-column",
+        "drop-column",
+        "alter-column",
+        "create-index",
+        "drop-index",
+    ] {
+        assert!(
+            script.contains(&format!("stratavec {cmd} data/articles")),
+            "{cmd}"
+        );
+    }
+    let env = Env::new();
+    let bin_dir = Path::new(BIN).parent().expect("bin dir");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(&env.root)
+        .env("PATH", path)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "the README lines failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(r#""op":"create-index""#), "{stdout}");
+    let dir = env.path("data/articles");
+    let schema = json_lines(&ok(&["schema", &dir, "--json"]));
+    assert_eq!(
+        schema[0]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f["name"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["year", "tags"]
+    );
+    assert_eq!(schema[0]["vectors"][0]["index"], json!({"type": "flat"}));
+    assert_eq!(schema[0]["vectors"][0]["metric"], "cosine");
+    assert_eq!(count(&dir, None), 2);
+}
+
+#[test]
+fn schema_change_commands_and_their_errors() {
+    let env = Env::new();
+    let dir = env.articles("c");
+    let out = json_lines(&ok(&[
+        "add-column",
+        &dir,
+        "score",
+        "--type",
+        "double",
+        "--nullable",
+        "--json",
+    ]));
+    assert_eq!(out[0]["op"], "add-column");
+    assert_eq!(out[0]["schema"]["fields"][2]["name"], "score");
+    ok(&[
+        "add-column",
+        &dir,
+        "rank",
+        "--type",
+        "uint32",
+        "--default",
+        "3",
+    ]);
+    assert_eq!(count(&dir, Some("rank = 3")), 5);
+    ok(&[
+        "alter-column",
+        &dir,
+        "rank",
+        "--rename",
+        "r",
+        "--type",
+        "uint64",
+    ]);
+    assert_eq!(fetch_one(&dir, "a")["fields"]["r"], 3);
+    ok(&["create-index", &dir, "r", "--inverted"]);
+    ok(&["create-index", &dir, "embedding", "--hnsw", "--m", "8"]);
+    ok(&["drop-index", &dir, "r"]);
+    ok(&["drop-column", &dir, "r"]);
+    let err = fail(&["add-column", &dir, "z", "--type", "string", "--nullable"]);
+    assert_eq!(
+        err.trim_end(),
+        "error: this operation requires a numeric field; field[z] has type STRING"
+    );
+    let err = fail(&["add-column", &dir, "x", "--type", "int32"]);
+    assert_eq!(
+        err.trim_end(),
+        "error: non-nullable field[x] requires an expression when added"
+    );
+    let err = fail(&["create-index", &dir, "year", "--hnsw"]);
+    assert_eq!(
+        err.trim_end(),
+        "error: Invalid schema: scalar field[year] does not support vector index params"
+    );
+    let err = fail(&[
+        "add-column",
+        &dir,
+        "x",
+        "--type",
+        "int32",
+        "--default",
+        "nope",
+    ]);
+    assert!(err.contains("--default"), "{err}");
+    let err = fail(&["alter-column", &dir, "year", "--type", "int128"]);
+    assert!(err.contains("unknown type"), "{err}");
+    assert_eq!(count(&dir, Some("score IS NULL")), 5);
+}

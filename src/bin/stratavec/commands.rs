@@ -1,5 +1,6 @@
 //! The collection commands: create, import, upsert, update, query, fetch, delete, export,
-//! count, schema, destroy, stats, verify, flush, optimize.
+//! count, schema, destroy, stats, verify, flush, optimize, and the schema changes (add-column,
+//! drop-column, alter-column, create-index, drop-index).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
@@ -1177,5 +1178,109 @@ pub fn bench_open(
             anon as f64 / 1024.0,
             file as f64 / 1024.0
         ))
+    }
+}
+
+/// A schema or index change (`add-column`, `drop-column`, `alter-column`, `create-index`,
+/// `drop-index`), as the command line gives it.
+#[derive(Debug)]
+pub enum SchemaChange {
+    /// `add-column <NAME> --type T [--nullable] [--default V] [--inverted]`.
+    AddColumn {
+        name: String,
+        data_type: String,
+        nullable: bool,
+        default: Option<String>,
+        inverted: bool,
+    },
+    /// `drop-column <NAME>`.
+    DropColumn { name: String },
+    /// `alter-column <NAME> [--rename NEW] [--type T]`.
+    AlterColumn {
+        name: String,
+        rename: Option<String>,
+        data_type: Option<String>,
+    },
+    /// `create-index <FIELD> (--inverted | --flat | --hnsw [--m M] [--ef-construction E])`.
+    CreateIndex {
+        field: String,
+        index: stratavec::IndexParam,
+    },
+    /// `drop-index <FIELD>`.
+    DropIndex { field: String },
+}
+
+fn data_type(name: &str) -> Res<stratavec::DataType> {
+    stratavec::DataType::from_name(name).ok_or_else(|| {
+        CliError::new(format!(
+            "unknown type {name:?} (expected int32, int64, uint32, uint64, float or double)"
+        ))
+    })
+}
+
+/// `stratavec add-column`, `drop-column`, `alter-column`, `create-index`, `drop-index`: the
+/// change is committed (or refused) before the command returns; it prints the new schema.
+pub fn change_schema(out: &mut Out, json: bool, dir: &Path, change: SchemaChange) -> Res {
+    let coll = open_rw(dir, &OpenRw::default())?;
+    let (op, what) = match change {
+        SchemaChange::AddColumn {
+            name,
+            data_type: t,
+            nullable,
+            default,
+            inverted,
+        } => {
+            let t = data_type(&t)?;
+            let mut field = stratavec::FieldSchema::new(&name, t);
+            if nullable {
+                field = field.nullable();
+            }
+            if inverted {
+                field = field.index(stratavec::ScalarIndex::Inverted);
+            }
+            let default = match default {
+                Some(text) => {
+                    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                        CliError::new(format!("--default {text:?} is not a JSON value: {e}"))
+                    })?;
+                    Some(stratavec::Value::from_json(&value, t)?)
+                }
+                None => None,
+            };
+            coll.add_column(field, default)?;
+            ("add-column", format!("added column {name}"))
+        }
+        SchemaChange::DropColumn { name } => {
+            coll.drop_column(&name)?;
+            ("drop-column", format!("dropped column {name}"))
+        }
+        SchemaChange::AlterColumn {
+            name,
+            rename,
+            data_type: t,
+        } => {
+            let t = t.as_deref().map(data_type).transpose()?;
+            coll.alter_column(&name, rename.as_deref(), t)?;
+            ("alter-column", format!("altered column {name}"))
+        }
+        SchemaChange::CreateIndex { field, index } => {
+            coll.create_index(&field, index)?;
+            ("create-index", format!("indexed {field}"))
+        }
+        SchemaChange::DropIndex { field } => {
+            coll.drop_index(&field)?;
+            ("drop-index", format!("dropped the index of {field}"))
+        }
+    };
+    let schema = coll.schema();
+    coll.close()?;
+    if json {
+        out.json(&json!({
+            "changed": dir.display().to_string(),
+            "op": op,
+            "schema": schema_file::to_json(&schema),
+        }))
+    } else {
+        out.line(&format!("{what} in {}", dir.display()))
     }
 }

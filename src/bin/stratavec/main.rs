@@ -213,6 +213,80 @@ enum Command {
         #[arg(long)]
         salvage: bool,
     },
+    /// Add a numeric column (int32, int64, uint32, uint64, float, double); existing documents
+    /// get --default, or NULL (then --nullable is required).
+    AddColumn {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The new column's name.
+        name: String,
+        /// Its type.
+        #[arg(long = "type", value_name = "TYPE")]
+        data_type: String,
+        /// Documents may leave it out (NULL).
+        #[arg(long)]
+        nullable: bool,
+        /// The value existing documents get, as JSON (e.g. 0 or 2.5).
+        #[arg(long, value_name = "VALUE")]
+        default: Option<String>,
+        /// Keep an inverted index on it (integer types).
+        #[arg(long)]
+        inverted: bool,
+    },
+    /// Drop a scalar column (and its inverted index).
+    DropColumn {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The column.
+        name: String,
+    },
+    /// Rename a scalar column and/or widen its numeric type (int32 → int64/double, uint32 →
+    /// uint64/int64/double, float → double).
+    #[command(group(ArgGroup::new("alteration").required(true).multiple(true).args(["rename", "data_type"])))]
+    AlterColumn {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The column.
+        name: String,
+        /// Its new name.
+        #[arg(long, value_name = "NEW")]
+        rename: Option<String>,
+        /// Its new type.
+        #[arg(long = "type", value_name = "TYPE")]
+        data_type: Option<String>,
+    },
+    /// Create an index: inverted on a scalar field, flat or HNSW on a vector field (graphs are
+    /// built for every sealed segment before the command returns; the metric stays).
+    #[command(group(ArgGroup::new("kind").required(true).args(["inverted", "flat", "hnsw"])))]
+    CreateIndex {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The field.
+        field: String,
+        /// An inverted index on a scalar field.
+        #[arg(long)]
+        inverted: bool,
+        /// Exact search on a vector field.
+        #[arg(long)]
+        flat: bool,
+        /// An HNSW graph on a vector field.
+        #[arg(long)]
+        hnsw: bool,
+        /// HNSW links per node.
+        #[arg(long, default_value_t = 16, requires = "hnsw")]
+        m: usize,
+        /// HNSW beam width while building.
+        #[arg(long, default_value_t = 200, requires = "hnsw")]
+        ef_construction: usize,
+    },
+    /// Drop a field's index (a vector field goes back to flat search, keeping its metric); a
+    /// field without one is left as it is.
+    DropIndex {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The field.
+        field: String,
+    },
     /// Inspect write-ahead logs.
     #[command(subcommand)]
     Wal(WalCommand),
@@ -573,6 +647,75 @@ fn run(cli: Cli) -> Res {
         Command::Verify { dir } => commands::verify(&mut out, json, &dir),
         Command::Flush { dir, salvage } => commands::flush(&mut out, json, &dir, false, salvage),
         Command::Optimize { dir, salvage } => commands::flush(&mut out, json, &dir, true, salvage),
+        Command::AddColumn {
+            dir,
+            name,
+            data_type,
+            nullable,
+            default,
+            inverted,
+        } => commands::change_schema(
+            &mut out,
+            json,
+            &dir,
+            commands::SchemaChange::AddColumn {
+                name,
+                data_type,
+                nullable,
+                default,
+                inverted,
+            },
+        ),
+        Command::DropColumn { dir, name } => commands::change_schema(
+            &mut out,
+            json,
+            &dir,
+            commands::SchemaChange::DropColumn { name },
+        ),
+        Command::AlterColumn {
+            dir,
+            name,
+            rename,
+            data_type,
+        } => commands::change_schema(
+            &mut out,
+            json,
+            &dir,
+            commands::SchemaChange::AlterColumn {
+                name,
+                rename,
+                data_type,
+            },
+        ),
+        Command::CreateIndex {
+            dir,
+            field,
+            inverted,
+            flat: _,
+            hnsw,
+            m,
+            ef_construction,
+        } => {
+            let index = if inverted {
+                stratavec::IndexParam::Inverted
+            } else if hnsw {
+                stratavec::IndexParam::Vector(stratavec::IndexKind::Hnsw { m, ef_construction })
+            } else {
+                stratavec::IndexParam::Vector(stratavec::IndexKind::Flat)
+            };
+            commands::change_schema(
+                &mut out,
+                json,
+                &dir,
+                commands::SchemaChange::CreateIndex { field, index },
+            )
+        }
+        Command::DropIndex { dir, field } => commands::change_schema(
+            &mut out,
+            json,
+            &dir,
+            commands::SchemaChange::DropIndex { field },
+        ),
         Command::Wal(WalCommand::Dump { wal_file }) => wal_cmd::dump(&mut out, json, &wal_file),
         Command::Wal(WalCommand::Verify { path }) => wal_cmd::verify(&mut out, json, &path),
         Command::Bench(BenchCommand::Insert(a)) => {
