@@ -566,8 +566,15 @@ impl FrozenGraph {
                 for &nb in &fresh {
                     level0.prefetch_vector(nb);
                 }
+                // A neighbour closer than every waiting candidate is expanded next: its list
+                // loads while the rest of this neighbourhood is scored.
+                let mut next_best = candidates.peek().map_or(f32::INFINITY, |c| c.0 .0 .0);
                 for &nb in &fresh {
                     let dn = level0.distance(nb);
+                    if dn < next_best {
+                        next_best = dn;
+                        level0.prefetch_neighbors(nb);
+                    }
                     let worst = results.peek().map_or(f32::INFINITY, |w| w.0 .0);
                     if results.len() < ef || dn < worst {
                         candidates.push(Reverse((Key(dn), nb)));
