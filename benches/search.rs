@@ -212,14 +212,17 @@ fn main() {
         g.rebuilt_at_open
     );
     let _ = c.query(&Query::vector("embedding", queries[0].clone()));
+    // Steady state: the graphs packed for search (built in the background after an open).
+    c.wait_idle().expect("wait_idle");
     for q in &queries {
         let _ = c.query(&Query::vector("embedding", q.clone()).topk(10));
     }
     let rss_after = rss_bytes();
     println!(
-        "RAM: graph file {:.1} B/point (adjacency + norms), vectors {} B/point; RSS growth of a warm open {:.0} B/point (process RSS before create {:.0} MB)",
+        "RAM: graph file {:.1} B/point (adjacency + norms), vectors {} B/point, packed layer 0 {:.1} B/point (anonymous); RSS growth of a warm open {:.0} B/point (process RSS before create {:.0} MB)",
         g.frozen_bytes as f64 / n as f64,
         50 * 4,
+        c.stats().sealed.iter().map(|s| s.resident_bytes).sum::<u64>() as f64 / n as f64,
         (rss_after.saturating_sub(rss_before)) as f64 / n as f64,
         rss0 as f64 / 1e6
     );

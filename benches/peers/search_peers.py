@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Queries/s against recall@10 per ef: zvec 0.8.0 and stratavec in the same run.
 
-zvec: insert the base in batches of 1,000, optimize(), then per ef one untimed pass and
---passes timed passes over the queries (one thread, topk 10, no output fields, no vectors),
-through its Python API (the only API it has). stratavec: `stratavec bench search --json` with the
+zvec: insert the base in batches of 1,000, optimize(), reopen read-only, then per ef one
+untimed pass and --passes timed passes over the queries (one thread, topk 10) through
+`query_internal_ids` (its engine-bound path: ids and scores, no documents; from Python, the
+only API it has). stratavec: `stratavec bench search --json` with the
 same data, m, ef_construction and efs (one import + flush; its passes use the engine-bound
 `Collection::search_keys`). Prints every pass, then per system and ef the median queries/s,
 the spread (max/min) and the recall, and the queries/s each reaches at recall 0.95 and 0.99
@@ -50,17 +51,24 @@ def zvec_runs(args, base, queries, gt):
             chunk = base[start:start + 1000]
             coll.insert([zvec.Doc(id=str(start + i), vectors={"embedding": v.tolist()}) for i, v in enumerate(chunk)])
         coll.optimize()
+        del coll
+        # zvec's engine-bound path: query_internal_ids on a read-only handle (int64 ids and
+        # float32 scores in numpy arrays, no documents), resolved to pks after timing.
+        coll = zvec.open(path=os.path.join(tmp, "c"), option=zvec.CollectionOption(read_only=True))
         qs = [q.tolist() for q in queries]
         for ef in args.ef:
             param = zvec.HnswQueryParam(ef=ef)
 
             def one_pass():
-                found = []
+                ids = []
                 t = time.perf_counter()
                 for q in qs:
-                    hits = coll.query(zvec.Query("embedding", vector=q, param=param), topk=10, output_fields=[])
-                    found.append([int(h.id) for h in hits])
-                return time.perf_counter() - t, found
+                    got, _scores = coll.query_internal_ids(
+                        zvec.Query("embedding", vector=q, param=param), topk=10, return_scores=True)
+                    ids.append(got)
+                secs = time.perf_counter() - t
+                found = [[int(pk) for pk in coll.resolve_internal_ids(i.tolist()) if pk is not None] for i in ids]
+                return secs, found
 
             one_pass()
             qps = []

@@ -354,12 +354,23 @@ impl Collection {
         rx.recv().map_err(|_| Error::Closed)?
     }
 
-    /// Waits until the background work queued so far is done and the writing segment's rows
-    /// are all in its live graphs. Reads never need this (rows not yet in a graph are scored
-    /// exactly); it is for measurements and tests. Returns a background failure, if any.
+    /// Waits until the background work queued so far is done, the writing segment's rows
+    /// are all in its live graphs and every sealed segment's graphs are packed for search
+    /// (after an open that happens on a background thread; until then searches walk the
+    /// mapped files). Reads never need this (rows not yet in a graph are scored exactly); it is
+    /// for measurements and tests. Returns a background failure, if any.
     pub fn wait_idle(&self) -> Result<()> {
         let inner = &*self.inner;
         inner.check_open()?;
+        // The segments with the schema they were written for (one snapshot).
+        let (schema, sealed) = {
+            let st = inner.state.read();
+            (st.schema.clone(), st.sealed.clone())
+        };
+        for segment in sealed {
+            // Blocks on a pack the open's background thread is building, or builds it here.
+            segment.pack_graphs(&schema);
+        }
         if inner.read_only {
             return Ok(());
         }

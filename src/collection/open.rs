@@ -17,6 +17,7 @@ use super::state::{Sealing, State};
 use super::writer::{self, Publish, Writer};
 use super::{Collection, Inner, OpenOptions};
 use crate::error::{Error, Result};
+use crate::schema::CollectionSchema;
 use crate::segment::{
     fwd_name, wal_path, DeleteSet, Elsewhere, GraphLoad, IdTracker, RecoverOptions, SealedSegment,
     Segment,
@@ -75,7 +76,7 @@ impl Collection {
             sealed.push(Arc::new(segment));
         }
         report.segments = sealed.len();
-        check_keys_in_background(&sealed);
+        warm_in_background(&sealed, &manifest.schema);
         let deleted = match &manifest.deletes {
             Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
             None => DeleteSet::default(),
@@ -235,19 +236,24 @@ pub(super) fn check_segment_dirs(storage: &dyn crate::storage::Storage, path: &P
     Ok(())
 }
 
-/// Checks, on a low-priority thread, the sections of every sealed segment that a pk lookup
-/// needs (open does not read them): the first write or fetch after an open then finds them
-/// checked, or shares the work. A failed check stays with its section and is reported by the
-/// read that needs it.
-fn check_keys_in_background(sealed: &[Arc<SealedSegment>]) {
+/// On a low-priority thread: packs every sealed segment's graphs for the walk, then checks the
+/// sections a pk lookup needs (open does neither): the first searches, writes and fetches
+/// after an open find the work done, or share it (until a graph is packed, searches walk the
+/// mapped files). A failed check stays with its section and is reported by the read that
+/// needs it.
+fn warm_in_background(sealed: &[Arc<SealedSegment>], schema: &CollectionSchema) {
     if sealed.is_empty() {
         return;
     }
     let segments = sealed.to_vec();
+    let schema = schema.clone();
     let spawned = std::thread::Builder::new()
         .name("stratavec-check".into())
         .spawn(move || {
             super::background::lower_priority();
+            for s in &segments {
+                s.pack_graphs(&schema);
+            }
             for s in segments {
                 let _ = s.forward.check_keys_now();
             }

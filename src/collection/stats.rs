@@ -43,8 +43,9 @@ pub struct SegmentStats {
     pub rows: u64,
     /// Bytes of its files served from memory maps (the page cache holds what is used).
     pub mapped_bytes: u64,
-    /// Bytes it holds in process memory: decoded scalar columns, inverted indexes, and files
-    /// of an older layout or a read-only rebuild that are not mapped.
+    /// Bytes it holds in process memory: decoded scalar columns, inverted indexes, graphs'
+    /// layer 0 packed for search (one byte per dimension plus the neighbour list, per row),
+    /// and files of an older layout or a read-only rebuild that are not mapped.
     pub resident_bytes: u64,
 }
 

@@ -40,6 +40,34 @@ fn l2_fused(a: &[f32], b: &[f32]) -> f32 {
     lanes(a, b, |acc, x, y| (x - y).mul_add(x - y, acc))
 }
 
+/// `Σ q[i] · c[i]` over one-byte codes: the same eight-lane loop, widening each code to f32.
+#[inline(always)]
+fn codes_lanes(q: &[f32], c: &[u8], term: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (cq, cc) = (q.chunks_exact(LANES), c.chunks_exact(LANES));
+    let tail = cq
+        .remainder()
+        .iter()
+        .zip(cc.remainder())
+        .fold(0.0, |t, (x, y)| term(t, *x, f32::from(*y)));
+    for (x, y) in cq.zip(cc) {
+        for i in 0..LANES {
+            acc[i] = term(acc[i], x[i], f32::from(y[i]));
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn codes_fused(q: &[f32], c: &[u8]) -> f32 {
+    codes_lanes(q, c, |acc, x, y| x.mul_add(y, acc))
+}
+
+fn codes_plain(q: &[f32], c: &[u8]) -> f32 {
+    codes_lanes(q, c, |acc, x, y| acc + x * y)
+}
+
 /// Without `mul_add`, which is a slow library call where the target has no FMA instruction.
 fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
     lanes(a, b, |acc, x, y| acc + x * y)
@@ -61,6 +89,11 @@ mod avx2 {
         super::l2_fused(a, b)
     }
 
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
+        super::codes_fused(q, c)
+    }
+
     pub(super) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
@@ -71,6 +104,7 @@ type Kernel = fn(&[f32], &[f32]) -> f32;
 struct Kernels {
     dot: Kernel,
     l2: Kernel,
+    dot_codes: fn(&[f32], &[u8]) -> f32,
     name: &'static str,
 }
 
@@ -83,12 +117,14 @@ fn kernels() -> &'static Kernels {
             return Kernels {
                 dot: |a, b| unsafe { avx2::dot(a, b) },
                 l2: |a, b| unsafe { avx2::l2(a, b) },
+                dot_codes: |q, c| unsafe { avx2::dot_codes(q, c) },
                 name: "avx2+fma",
             };
         }
         Kernels {
             dot: dot_plain,
             l2: l2_plain,
+            dot_codes: codes_plain,
             name: if cfg!(target_arch = "aarch64") {
                 "neon"
             } else {
@@ -107,6 +143,12 @@ pub fn kernel_name() -> &'static str {
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     (kernels().dot)(a, b)
+}
+
+/// `Σ q[i] · c[i]` with one-byte codes `c` (the packed graph's quantised vectors).
+#[inline]
+pub(crate) fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
+    (kernels().dot_codes)(q, c)
 }
 
 /// Squared Euclidean distance.

@@ -10,7 +10,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
+use std::sync::OnceLock;
+
 use super::distance::{dot, l2_squared};
+use super::packed::{PackedLevel0, PackedQuery};
 use super::visited::with_visited;
 use crate::schema::Metric;
 use crate::storage::Mapped;
@@ -134,6 +137,9 @@ pub(crate) struct FrozenGraph {
     entry: u32,
     inv_norms: Range<usize>,
     layers: Vec<LayerRanges>,
+    /// Layer 0 packed for the walk, once [`FrozenGraph::pack`] ran (`None` inside: the lists
+    /// did not fit the packed degree, which `open`'s checks make impossible).
+    packed: OnceLock<Option<PackedLevel0>>,
 }
 
 impl FrozenGraph {
@@ -292,6 +298,7 @@ impl FrozenGraph {
             inv_norms,
             layers,
             bytes,
+            packed: OnceLock::new(),
         })
     }
 
@@ -399,10 +406,49 @@ impl FrozenGraph {
         }
     }
 
+    /// Packs layer 0 for the walk ([`PackedLevel0`]) from `vectors` (the segment's column, `dim`
+    /// floats per row), once; later searches use the packed copy. Costs one pass over the
+    /// vectors and lists, so it is done off the query path (after open and seal).
+    pub(crate) fn pack(&self, vectors: &[f32], dim: usize) {
+        let rows = self.rows as usize;
+        if rows == 0 || vectors.len() < rows * dim {
+            return;
+        }
+        self.packed.get_or_init(|| {
+            let degree = (0..self.rows)
+                .map(|r| self.neighbors(0, r).len())
+                .max()
+                .unwrap_or(0);
+            let inv_norms = self.inv_norms();
+            PackedLevel0::build(
+                rows,
+                dim,
+                degree,
+                |r| self.neighbors(0, r),
+                |r, out| {
+                    let v = &vectors[r as usize * dim..(r as usize + 1) * dim];
+                    let scale = inv_norms.and_then(|n| n.get(r as usize)).copied();
+                    for (o, x) in out.iter_mut().zip(v) {
+                        *o = scale.map_or(*x, |s| x * s);
+                    }
+                },
+            )
+        });
+    }
+
+    /// Bytes of the packed layer 0, once built.
+    pub(crate) fn packed_bytes(&self) -> usize {
+        self.packed
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, PackedLevel0::byte_len)
+    }
+
     /// Beam search for the `k` best accepted rows of `vectors` (the segment's column, `dim`
-    /// floats per row). Rejected rows are traversed (they keep the graph connected) but never
-    /// returned. Returns `(distance, row)` best first, where the distance is smaller-is-better
-    /// (L2: squared distance, IP: −dot, cosine: 1 − cos).
+    /// floats per row); `None` accepts every row without a call per candidate. Rejected rows
+    /// are traversed (they keep the graph connected) but never returned. Returns
+    /// `(distance, row)` best first, where the distance is smaller-is-better (L2: squared
+    /// distance, IP: −dot, cosine: 1 − cos).
     pub(crate) fn search(
         &self,
         vectors: &[f32],
@@ -410,12 +456,11 @@ impl FrozenGraph {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: Option<&dyn Fn(u32) -> bool>,
     ) -> Vec<(f32, u32)> {
         if self.rows == 0 || k == 0 {
             return Vec::new();
         }
-        let inv_norms: &[f32] = bytemuck::cast_slice(&self.bytes[self.inv_norms.clone()]);
         let q_inv = {
             let n = dot(query, query).sqrt();
             if n > 0.0 {
@@ -424,21 +469,59 @@ impl FrozenGraph {
                 0.0
             }
         };
-        let dist = |row: u32| -> f32 {
-            let v = &vectors[row as usize * dim..(row as usize + 1) * dim];
-            match self.metric {
-                Metric::L2 => l2_squared(query, v),
-                Metric::Ip => -dot(query, v),
-                Metric::Cosine => 1.0 - dot(query, v) * q_inv * inv_norms[row as usize],
-            }
+        let mapped = Mapped0 {
+            offsets: self.words(&self.layers[0].offsets),
+            neighbors: self.words(&self.layers[0].neighbors),
+            vectors,
+            dim,
+            inv_norms: bytemuck::cast_slice(&self.bytes[self.inv_norms.clone()]),
+            query,
+            q_inv,
+            metric: self.metric,
         };
+        let Some(nodes) = self.packed.get().and_then(Option::as_ref) else {
+            return self.walk(&mapped, k, ef, accept);
+        };
+        let normalised: Vec<f32>;
+        let query = if self.metric == Metric::Cosine {
+            normalised = query.iter().map(|x| x * q_inv).collect();
+            &normalised
+        } else {
+            query
+        };
+        let packed = Packed {
+            nodes,
+            prepared: nodes.prepare(query),
+            sq_norm: dot(query, query),
+            metric: self.metric,
+        };
+        // The codes steer the walk; its `ef` best are re-ranked with the exact vectors.
+        let mut found = self.walk(&packed, ef.max(k), ef, accept);
+        for &(_, row) in &found {
+            mapped.prefetch_vector(row);
+        }
+        for hit in &mut found {
+            hit.0 = mapped.distance(hit.1);
+        }
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        found.truncate(k);
+        found
+    }
+
+    fn walk<L: Level0>(
+        &self,
+        level0: &L,
+        k: usize,
+        ef: usize,
+        accept: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(f32, u32)> {
         let mut cur = self.entry;
-        let mut cur_d = dist(cur);
+        let mut cur_d = level0.distance(cur);
         for layer in (1..self.layers.len()).rev() {
             loop {
                 let mut improved = false;
                 for &nb in self.neighbors(layer, cur) {
-                    let d = dist(nb);
+                    let d = level0.distance(nb);
                     if d < cur_d {
                         cur = nb;
                         cur_d = d;
@@ -451,40 +534,51 @@ impl FrozenGraph {
             }
         }
         let ef = ef.max(k);
-        // Layer 0 is walked thousands of times per query: view its arrays once.
-        let l0_offsets = self.words(&self.layers[0].offsets);
-        let l0_neighbors = self.words(&self.layers[0].neighbors);
         with_visited(self.rows as usize, |visited| {
-            let mut candidates: BinaryHeap<Reverse<(Key, u32)>> = BinaryHeap::new();
-            let mut results: BinaryHeap<(Key, u32)> = BinaryHeap::new();
+            let accepts = |row: u32| accept.is_none_or(|a| a(row));
+            let mut candidates: BinaryHeap<Reverse<(Key, u32)>> = BinaryHeap::with_capacity(ef);
+            let mut results: BinaryHeap<(Key, u32)> = BinaryHeap::with_capacity(ef + 1);
+            // Unvisited neighbours of the row being expanded: only these are prefetched and
+            // scored (prefetching the whole list filled the CPU's line-fill buffers with rows
+            // already seen, and the walk stalled on its own prefetches).
+            let mut fresh: Vec<u32> = Vec::with_capacity(64);
             visited.insert(cur);
             candidates.push(Reverse((Key(cur_d), cur)));
-            if accept(cur) {
+            if accepts(cur) {
                 results.push((Key(cur_d), cur));
             }
             while let Some(Reverse((Key(d), row))) = candidates.pop() {
                 if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
                     break;
                 }
-                // The next candidate's list offsets load while this one's neighbours are scored.
+                // The next candidate's list loads while this one's neighbours are scored.
                 if let Some(Reverse((_, next))) = candidates.peek() {
-                    prefetch(&l0_offsets[*next as usize..*next as usize + 2]);
+                    level0.prefetch_neighbors(*next);
                 }
-                let (from, to) = (
-                    l0_offsets[row as usize] as usize,
-                    l0_offsets[row as usize + 1] as usize,
+                fresh.clear();
+                fresh.extend(
+                    level0
+                        .neighbors(row)
+                        .iter()
+                        .copied()
+                        .filter(|&nb| visited.insert(nb)),
                 );
-                let hood = &l0_neighbors[from..to];
-                prefetch_rows(vectors, dim, hood);
-                for &nb in hood {
-                    if !visited.insert(nb) {
-                        continue;
+                for &nb in &fresh {
+                    level0.prefetch_vector(nb);
+                }
+                // A neighbour closer than every waiting candidate is expanded next: its list
+                // loads while the rest of this neighbourhood is scored.
+                let mut next_best = candidates.peek().map_or(f32::INFINITY, |c| c.0 .0 .0);
+                for &nb in &fresh {
+                    let dn = level0.distance(nb);
+                    if dn < next_best {
+                        next_best = dn;
+                        level0.prefetch_neighbors(nb);
                     }
-                    let dn = dist(nb);
                     let worst = results.peek().map_or(f32::INFINITY, |w| w.0 .0);
                     if results.len() < ef || dn < worst {
                         candidates.push(Reverse((Key(dn), nb)));
-                        if accept(nb) {
+                        if accepts(nb) {
                             results.push((Key(dn), nb));
                             if results.len() > ef {
                                 results.pop();
@@ -498,6 +592,97 @@ impl FrozenGraph {
             out.truncate(k);
             out
         })
+    }
+}
+
+/// Where a walk reads layer 0 and the vectors it scores.
+trait Level0 {
+    fn neighbors(&self, row: u32) -> &[u32];
+    /// Smaller is better.
+    fn distance(&self, row: u32) -> f32;
+    fn prefetch_neighbors(&self, row: u32);
+    fn prefetch_vector(&self, row: u32);
+}
+
+/// Layer 0 as mapped: lists in the graph file, vectors in the forward store's column.
+struct Mapped0<'a> {
+    offsets: &'a [u32],
+    neighbors: &'a [u32],
+    vectors: &'a [f32],
+    dim: usize,
+    inv_norms: &'a [f32],
+    query: &'a [f32],
+    q_inv: f32,
+    metric: Metric,
+}
+
+impl Level0 for Mapped0<'_> {
+    #[inline]
+    fn neighbors(&self, row: u32) -> &[u32] {
+        let r = row as usize;
+        &self.neighbors[self.offsets[r] as usize..self.offsets[r + 1] as usize]
+    }
+
+    #[inline]
+    fn distance(&self, row: u32) -> f32 {
+        let v = &self.vectors[row as usize * self.dim..(row as usize + 1) * self.dim];
+        match self.metric {
+            Metric::L2 => l2_squared(self.query, v),
+            Metric::Ip => -dot(self.query, v),
+            Metric::Cosine => 1.0 - dot(self.query, v) * self.q_inv * self.inv_norms[row as usize],
+        }
+    }
+
+    #[inline]
+    fn prefetch_neighbors(&self, row: u32) {
+        // Only the offsets: the list's place is not known until they arrive.
+        if let Some(o) = self.offsets.get(row as usize..row as usize + 2) {
+            prefetch(o);
+        }
+    }
+
+    #[inline]
+    fn prefetch_vector(&self, row: u32) {
+        prefetch_rows(self.vectors, self.dim, &[row]);
+        if let Some(inv) = self.inv_norms.get(row as usize) {
+            prefetch(std::slice::from_ref(inv));
+        }
+    }
+}
+
+/// Layer 0 packed: a row's quantised vector beside its list; distances are approximate.
+struct Packed<'a> {
+    nodes: &'a PackedLevel0,
+    prepared: PackedQuery,
+    /// `|query|²` (L2).
+    sq_norm: f32,
+    metric: Metric,
+}
+
+impl Level0 for Packed<'_> {
+    #[inline]
+    fn neighbors(&self, row: u32) -> &[u32] {
+        self.nodes.neighbors(row)
+    }
+
+    #[inline]
+    fn distance(&self, row: u32) -> f32 {
+        let d = self.nodes.dot(&self.prepared, row);
+        match self.metric {
+            Metric::L2 => self.sq_norm - 2.0 * d + self.nodes.sq_norm(row),
+            Metric::Ip => -d,
+            Metric::Cosine => 1.0 - d,
+        }
+    }
+
+    #[inline]
+    fn prefetch_neighbors(&self, row: u32) {
+        self.nodes.prefetch_neighbors(row);
+    }
+
+    #[inline]
+    fn prefetch_vector(&self, row: u32) {
+        self.nodes.prefetch_codes(row);
     }
 }
 

@@ -301,7 +301,7 @@ mod tests {
         for q in queries.chunks(dim) {
             let truth = exact(&data, dim, q, k);
             live_recall += recall(&live.search(q, k, 128, &all), &truth);
-            frozen_recall += recall(&frozen.search(&data, dim, q, k, 128, &all), &truth);
+            frozen_recall += recall(&frozen.search(&data, dim, q, k, 128, None), &truth);
         }
         let (live_recall, frozen_recall) = (live_recall / 100.0, frozen_recall / 100.0);
         // hnsw_rs's parallel insertion is not deterministic: the bounds leave room for that,
@@ -313,7 +313,7 @@ mod tests {
         );
         for r in (0..n).step_by(7) {
             let v = &data[r * dim..(r + 1) * dim];
-            let hits = frozen.search(&data, dim, v, 1, 2 * n, &all);
+            let hits = frozen.search(&data, dim, v, 1, 2 * n, None);
             assert_eq!(
                 hits.first().map(|h| h.1),
                 Some(r as u32),

@@ -6,6 +6,7 @@ pub(crate) mod builder;
 pub(crate) mod distance;
 pub(crate) mod frozen;
 pub(crate) mod live;
+pub(crate) mod packed;
 mod reach;
 mod visited;
 

@@ -1,11 +1,13 @@
-//! A visited set reused across searches on the same thread: one `u32` stamp per row, reset in
-//! O(1) by bumping the generation instead of clearing.
+//! A visited set reused across searches on the same thread: one byte stamp per row, reset by
+//! bumping the generation instead of clearing (cleared for real once every 255 searches). One
+//! byte keeps the set of a 100k-row segment (100 KB) in L2 beside the vectors being scored; a
+//! `u32` stamp took four times that and its misses showed in the walk's profile.
 
 use std::cell::RefCell;
 
 pub(crate) struct Visited {
-    stamps: Vec<u32>,
-    generation: u32,
+    stamps: Vec<u8>,
+    generation: u8,
 }
 
 impl Visited {

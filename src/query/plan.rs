@@ -99,6 +99,13 @@ pub(crate) fn search(
             let i = row as usize;
             !deleted.contains(rows.doc_ids[i]) && matches(filter, &columns, i)
         };
+        // With no filter and no deletion in this part every row is accepted: the graph walk
+        // then skips a call, a doc-id load and a bitmap probe per candidate.
+        let accept_all = filter.is_none()
+            && match (rows.doc_ids.first(), rows.doc_ids.last()) {
+                (Some(&first), Some(&last)) => !deleted.any_in(first, last),
+                _ => true,
+            };
         let vector = |r: usize| &vectors[r * dim..(r + 1) * dim];
         // Cosine over a frozen graph: its stored inverse norms save a dot product per row. The
         // few best by that key are then re-scored exactly, so scores and order equal exact
@@ -190,7 +197,10 @@ pub(crate) fn search(
                     }
                 }
                 let found = match g {
-                    Graph::Frozen(f) => f.search(vectors, dim, query, k, ef, &accept),
+                    Graph::Frozen(f) => {
+                        let check: &dyn Fn(u32) -> bool = &accept;
+                        f.search(vectors, dim, query, k, ef, (!accept_all).then_some(check))
+                    }
                     // The indexer may add rows while the walk runs: rows past `indexed` are
                     // in the exactly scored tail already.
                     Graph::Live(l) => {

@@ -55,6 +55,16 @@ impl DeleteSet {
         self.ids.insert(id);
     }
 
+    /// Whether any id in `first..=last` is deleted: O(log n), so a search can skip the
+    /// per-candidate check for a segment no deletion touches.
+    pub(crate) fn any_in(&self, first: u64, last: u64) -> bool {
+        if first > last {
+            return false;
+        }
+        let below = first.checked_sub(1).map_or(0, |b| self.ids.rank(b));
+        self.ids.rank(last) > below
+    }
+
     /// Number of deleted ids.
     pub(crate) fn len(&self) -> u64 {
         self.ids.len()

@@ -53,7 +53,11 @@ fn write_files(
         file: FileMeta::of_forward(name, &bytes),
         graphs: names,
     };
-    Ok((meta, SealedSegment::new(id, forward, frozen)))
+    let segment = SealedSegment::new(id, forward, frozen);
+    // Off the query path already (persist and merge run in the background): the segment's
+    // first searches then walk the packed layout.
+    segment.pack_graphs(schema);
+    Ok((meta, segment))
 }
 
 /// Writes `block` — the rows of a sealed segment, all of them (deleted ones too, so that graph

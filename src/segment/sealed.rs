@@ -129,6 +129,32 @@ impl SealedSegment {
         }
     }
 
+    /// Packs every HNSW graph's layer 0 for the walk (see `PackedLevel0`), once: one pass over
+    /// the vectors and lists, run off the query path. A graph that cannot be checked stays
+    /// mapped; the query that needs it reports the problem.
+    pub(crate) fn pack_graphs(&self, schema: &CollectionSchema) {
+        for (v, vs) in schema.vectors.iter().enumerate() {
+            if let (Ok(Some(graph)), Ok(vectors)) = (self.graph(v, vs), self.forward.vectors(v)) {
+                graph.pack(vectors, vs.dimension);
+            }
+        }
+    }
+
+    /// Bytes of packed graph layers held in memory (beside the mapped files).
+    pub(crate) fn packed_bytes(&self) -> usize {
+        self.graphs
+            .iter()
+            .enumerate()
+            .map(|(v, g)| {
+                let rebuilt = self.checked[v]
+                    .get()
+                    .and_then(|c| c.as_ref().ok())
+                    .and_then(Option::as_ref);
+                rebuilt.or(g.as_ref()).map_or(0, FrozenGraph::packed_bytes)
+            })
+            .sum()
+    }
+
     /// Graphs rebuilt in memory on first use because their file disagreed with the vectors.
     pub(crate) fn repaired_graphs(&self) -> usize {
         self.checked
@@ -145,7 +171,9 @@ impl SealedSegment {
     /// Bytes served from memory maps, and bytes held in process memory.
     pub(crate) fn memory(&self) -> (u64, u64) {
         let mut mapped = 0u64;
-        let mut resident = self.forward.resident_bytes() as u64 + self.inverted.bytes() as u64;
+        let mut resident = self.forward.resident_bytes() as u64
+            + self.inverted.bytes() as u64
+            + self.packed_bytes() as u64;
         let files = std::iter::once((self.forward.byte_len(), self.forward.is_mapped())).chain(
             self.graphs
                 .iter()
