@@ -106,6 +106,10 @@ fn glove_recall_of_live_and_frozen_graphs_and_mapped_reopen() {
         c.open_report().graphs,
         vec![(0, "v".to_string(), GraphLoad::Mapped)]
     );
+    // Until the open's background thread has packed the graph, searches walk the mapped file
+    // (same graph, slightly different scoring path): compare once it is packed, as the graph
+    // searched before the reopen was.
+    c.wait_idle().unwrap();
     assert_eq!(
         recall(&c, &queries, &truth, None),
         frozen,
