@@ -336,6 +336,9 @@ fn a_damaged_graph_file_is_reported_and_rebuilt() {
             other => panic!("{what}: expected a rebuild, got {other:?}"),
         }
         assert_eq!(c.stats().graphs[0].rebuilt_at_open, 1);
+        // The open's background thread packs the mapped graph and outlives the handle: let it
+        // finish before the file is rewritten in place below (else SIGBUS in that thread).
+        c.wait_idle().unwrap();
         for (q, want) in vs[..20].iter().zip(&expected) {
             let got: Vec<String> = c
                 .query(&Query::vector("v", q.clone()).topk(5).ef(1000))
@@ -349,6 +352,7 @@ fn a_damaged_graph_file_is_reported_and_rebuilt() {
         // The rebuilt file was written back: the next open maps it.
         let c = Collection::open(&path, OpenOptions::default()).unwrap();
         assert_eq!(c.open_report().graphs[0].2, GraphLoad::Mapped, "{what}");
+        c.wait_idle().unwrap();
     }
     // A missing file is rebuilt too.
     std::fs::remove_file(&graph).unwrap();
