@@ -99,6 +99,9 @@ struct Inner {
     indexing: background::Indexing,
     /// The background threads; `None` for read-only handles and once closed.
     workers: Mutex<Option<Workers>>,
+    /// The open's warm-up thread (graph packing, key-index checks): stopped and joined by
+    /// `close`, so that nothing reads the collection's files once it is closed.
+    warming: Mutex<Option<open::Warming>>,
     report: OpenReport,
 }
 
@@ -425,6 +428,9 @@ impl Collection {
         }
         if let Some(mut workers) = inner.workers.lock().take() {
             workers.stop(inner);
+        }
+        if let Some(warming) = inner.warming.lock().take() {
+            warming.stop();
         }
         if result.is_ok() && !inner.read_only {
             result = inner.check_not_failed();

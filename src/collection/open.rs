@@ -76,7 +76,7 @@ impl Collection {
             sealed.push(Arc::new(segment));
         }
         report.segments = sealed.len();
-        warm_in_background(&sealed, &manifest.schema);
+        let warming = Warming::start(&sealed, &manifest.schema);
         let deleted = match &manifest.deletes {
             Some(file) => DeleteSet::decode(&path.join(&file.name), &file.read(&*storage, path)?)?,
             None => DeleteSet::default(),
@@ -203,6 +203,7 @@ impl Collection {
             closed: AtomicBool::new(false),
             indexing: background::Indexing::default(),
             workers: Mutex::new(None),
+            warming: Mutex::new(warming),
             report,
         });
         if !options.read_only {
@@ -241,23 +242,40 @@ pub(super) fn check_segment_dirs(storage: &dyn crate::storage::Storage, path: &P
 /// after an open find the work done, or share it (until a graph is packed, searches walk the
 /// mapped files). A failed check stays with its section and is reported by the read that
 /// needs it.
-fn warm_in_background(sealed: &[Arc<SealedSegment>], schema: &CollectionSchema) {
-    if sealed.is_empty() {
-        return;
+pub(super) struct Warming {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Warming {
+    fn start(sealed: &[Arc<SealedSegment>], schema: &CollectionSchema) -> Option<Self> {
+        if sealed.is_empty() {
+            return None;
+        }
+        let segments = sealed.to_vec();
+        let schema = schema.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("stratavec-warm".into())
+            .spawn(move || {
+                super::background::lower_priority();
+                let go_on = || !stopped.load(std::sync::atomic::Ordering::Acquire);
+                for s in segments.iter().take_while(|_| go_on()) {
+                    s.pack_graphs(&schema);
+                }
+                for s in segments.iter().take_while(|_| go_on()) {
+                    let _ = s.forward.check_keys_now();
+                }
+            })
+            // Without the thread, the first search and lookup do the work themselves.
+            .ok()?;
+        Some(Warming { stop, thread })
     }
-    let segments = sealed.to_vec();
-    let schema = schema.clone();
-    let spawned = std::thread::Builder::new()
-        .name("stratavec-check".into())
-        .spawn(move || {
-            super::background::lower_priority();
-            for s in &segments {
-                s.pack_graphs(&schema);
-            }
-            for s in segments {
-                let _ = s.forward.check_keys_now();
-            }
-        });
-    // Without the thread, the first lookup checks the sections itself.
-    drop(spawned);
+
+    /// Asks the thread to stop after the segment it is on, and waits for it.
+    pub(super) fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.thread.join();
+    }
 }
