@@ -1,11 +1,5 @@
-//! stratavec: an embedded, durable vector database.
-//!
-//! A [`Collection`] owns segments; every write call is appended as one record to the writing
-//! segment's write-ahead log before it touches any in-memory structure, and is acknowledged
-//! only as durable as the chosen [`wal::FlushPolicy`] promises. `Collection::open` replays the
-//! WAL after a crash; the WAL is removed once its segment is persisted.
-//!
-//! See `README.md`, `docs/FORMAT.md` and the example on [`Collection`].
+// The README is the crate's front page, so that its samples are compiled and run as doc tests.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
