@@ -237,6 +237,33 @@ fn int_in<T: TryFrom<i128>>(v: i128) -> Option<T> {
     T::try_from(v).ok()
 }
 
+/// Elements already converted to `elem`, as the array value of that element type.
+pub(crate) fn pack_array(elem: DataType, values: Vec<Value>) -> Value {
+    macro_rules! collect {
+        ($variant:ident, $array:ident) => {
+            Value::$array(
+                values
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::$variant(x) => Some(x),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+    }
+    match elem {
+        DataType::Bool => collect!(Bool, BoolArray),
+        DataType::Int32 => collect!(Int32, Int32Array),
+        DataType::Int64 => collect!(Int64, Int64Array),
+        DataType::UInt32 => collect!(UInt32, UInt32Array),
+        DataType::UInt64 => collect!(UInt64, UInt64Array),
+        DataType::Float => collect!(Float, FloatArray),
+        DataType::Double => collect!(Double, DoubleArray),
+        _ => collect!(String, StringArray),
+    }
+}
+
 /// Converts `value` to the field's declared type, or says why it cannot be.
 pub(crate) fn coerce(value: Value, ty: DataType) -> std::result::Result<Value, String> {
     let mismatch = |v: &Value| format!("expected {ty}, got {}", v.kind());
@@ -246,29 +273,7 @@ pub(crate) fn coerce(value: Value, ty: DataType) -> std::result::Result<Value, S
             .into_iter()
             .map(|e| coerce(e, elem))
             .collect::<std::result::Result<Vec<Value>, String>>()?;
-        macro_rules! collect {
-            ($variant:ident, $arr:ident) => {
-                Value::$arr(
-                    converted
-                        .into_iter()
-                        .filter_map(|v| match v {
-                            Value::$variant(x) => Some(x),
-                            _ => None,
-                        })
-                        .collect(),
-                )
-            };
-        }
-        return Ok(match elem {
-            DataType::Bool => collect!(Bool, BoolArray),
-            DataType::Int32 => collect!(Int32, Int32Array),
-            DataType::Int64 => collect!(Int64, Int64Array),
-            DataType::UInt32 => collect!(UInt32, UInt32Array),
-            DataType::UInt64 => collect!(UInt64, UInt64Array),
-            DataType::Float => collect!(Float, FloatArray),
-            DataType::Double => collect!(Double, DoubleArray),
-            _ => collect!(String, StringArray),
-        });
+        return Ok(pack_array(elem, converted));
     }
     let out_of_range = |v: i128| format!("value {v} is out of range for {ty}");
     Ok(match ty {

@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Number, Value as Json};
 
-use crate::doc::{Doc, Value};
+use crate::doc::{pack_array, Doc, Value};
 use crate::error::{Error, Result};
 use crate::schema::{CollectionSchema, DataType};
 
@@ -352,34 +352,7 @@ fn typed(j: &Json, ty: DataType) -> std::result::Result<Value, String> {
                 .map_err(|e| format!("element {i}: {e}"))
         })
         .collect::<std::result::Result<Vec<Value>, String>>()?;
-    Ok(pack(elem, values))
-}
-
-/// Elements already converted to `elem` as the array value of that element type.
-fn pack(elem: DataType, values: Vec<Value>) -> Value {
-    macro_rules! collect {
-        ($variant:ident, $array:ident) => {
-            Value::$array(
-                values
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        Value::$variant(x) => Some(x),
-                        _ => None,
-                    })
-                    .collect(),
-            )
-        };
-    }
-    match elem {
-        DataType::Bool => collect!(Bool, BoolArray),
-        DataType::Int32 => collect!(Int32, Int32Array),
-        DataType::Int64 => collect!(Int64, Int64Array),
-        DataType::UInt32 => collect!(UInt32, UInt32Array),
-        DataType::UInt64 => collect!(UInt64, UInt64Array),
-        DataType::Float => collect!(Float, FloatArray),
-        DataType::Double => collect!(Double, DoubleArray),
-        _ => collect!(String, StringArray),
-    }
+    Ok(pack_array(elem, values))
 }
 
 #[cfg(test)]
