@@ -649,6 +649,29 @@ mod tests {
         all.into_iter().map(|(_, r)| r).collect()
     }
 
+    /// Each query with its exact top 10 under `metric`.
+    fn exact_top10<'q>(
+        metric: Metric,
+        base: &[f32],
+        dim: usize,
+        queries: &'q [f32],
+    ) -> Vec<(&'q [f32], Vec<u32>)> {
+        queries
+            .chunks_exact(dim)
+            .map(|q| (q, exact(metric, base, dim, q, 10)))
+            .collect()
+    }
+
+    /// The tests' build parameters, on one thread (the same graph on every run).
+    fn one_thread(metric: Metric) -> BuildParams {
+        BuildParams {
+            metric,
+            m: M,
+            ef_construction: EF_CONSTRUCTION,
+            parallel: false,
+        }
+    }
+
     fn recall(
         g: &FrozenGraph,
         base: &[f32],
@@ -710,19 +733,10 @@ mod tests {
         let (queries, _) = fvecs("glove50.query.fvecs");
         let rows = base.len() / dim;
         for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
-            let truth: Vec<(&[f32], Vec<u32>)> = queries
-                .chunks_exact(dim)
-                .map(|q| (q, exact(metric, &base, dim, q, 10)))
-                .collect();
-            let params = BuildParams {
-                metric,
-                m: M,
-                ef_construction: EF_CONSTRUCTION,
-                // One thread: our side of the comparison is the same graph on every run.
-                parallel: false,
-            };
+            let truth = exact_top10(metric, &base, dim, &queries);
             let t = Instant::now();
-            let data = build_graph(params, &base, dim);
+            // One thread: our side of the comparison is the same graph on every run.
+            let data = build_graph(one_thread(metric), &base, dim);
             let ours_s = t.elapsed().as_secs_f64();
             assert_eq!(unreachable(&data), 0, "{metric:?}");
             let ours = open(&data, metric);
@@ -765,17 +779,8 @@ mod tests {
         let (queries, _) = fvecs("glove50.query.fvecs");
         let rows = base.len() / dim;
         for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
-            let truth: Vec<(&[f32], Vec<u32>)> = queries
-                .chunks_exact(dim)
-                .map(|q| (q, exact(metric, &base, dim, q, 10)))
-                .collect();
-            let params = BuildParams {
-                metric,
-                m: M,
-                ef_construction: EF_CONSTRUCTION,
-                parallel: false,
-            };
-            let data = build_graph(params, &base, dim);
+            let truth = exact_top10(metric, &base, dim, &queries);
+            let data = build_graph(one_thread(metric), &base, dim);
             let mapped = open(&data, metric);
             let packed = open(&data, metric);
             packed.pack(&base, dim);
@@ -835,16 +840,8 @@ mod tests {
         let (base, dim) = fvecs("glove50-10000.base.fvecs");
         let (queries, _) = fvecs("glove50.query.fvecs");
         let metric = Metric::Cosine;
-        let truth: Vec<(&[f32], Vec<u32>)> = queries
-            .chunks_exact(dim)
-            .map(|q| (q, exact(metric, &base, dim, q, 10)))
-            .collect();
-        let params = BuildParams {
-            metric,
-            m: M,
-            ef_construction: EF_CONSTRUCTION,
-            parallel: false,
-        };
+        let truth = exact_top10(metric, &base, dim, &queries);
+        let params = one_thread(metric);
         let kept: Vec<u32> = (0..(base.len() / dim) as u32)
             .filter(|r| r % 5 != 0)
             .collect();
