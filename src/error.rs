@@ -138,7 +138,8 @@ pub enum Error {
         topk_per_group: usize,
     },
 
-    /// A read names a field the schema does not have. (A document naming an unknown field is
+    /// A read, or an `add_column` expression, names a field the schema does not have
+    /// ([`FieldUsage`] says where). (A document naming an unknown field is
     /// an [`Error::InvalidDoc`], a filter naming one an [`Error::InvalidFilter`].)
     #[error("{}", .usage.message(.field))]
     UnknownField {
@@ -264,11 +265,40 @@ pub enum Error {
     },
 
     /// `add_column` of a non-nullable field without a value for the documents already stored
-    /// (zvec's wording; stratavec takes a constant where zvec takes an expression).
+    /// ([`crate::ColumnFill::Null`]; zvec's wording).
     #[error("non-nullable field[{field}] requires an expression when added")]
     DefaultRequired {
         /// The field being added.
         field: String,
+    },
+
+    /// The expression of `add_column` ([`crate::ColumnFill::Expression`]) does not parse, or
+    /// does not fit the new field: a float result for an integer field, a constant the field's
+    /// type cannot hold, a constant division by zero. (A name in it that the schema does not
+    /// have is an [`Error::UnknownField`], a field that is not numeric a
+    /// [`Error::NotNumericField`].) Nothing was changed.
+    #[error("parse expression failed:{reason} in [{expr}]{}", .position.map(|p| format!(" (at character {p})")).unwrap_or_default())]
+    InvalidExpression {
+        /// The expression as given.
+        expr: String,
+        /// Character offset of the problem, when known.
+        position: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The expression of `add_column` has no value the new field can take for a stored
+    /// document: integer overflow, division by zero, a result out of the field's range, or
+    /// NULL (an operand is NULL) for a non-nullable field. The change is refused before
+    /// anything is written; the schema and every document are as they were.
+    #[error("evaluate expression failed:{reason} for field[{field}] of doc[{pk}]")]
+    ExpressionFailed {
+        /// The field being added.
+        field: String,
+        /// The primary key of the first document found without a value.
+        pk: String,
+        /// Why (`divide by zero`, `arithmetic overflow`, ...).
+        reason: String,
     },
 
     /// `alter_column` asked for a type that cannot hold every value of the old one (only
@@ -294,6 +324,8 @@ pub enum FieldUsage {
     GroupBy,
     /// Among the output fields of a fetch, query or scan.
     Output,
+    /// In the expression of `add_column` ([`crate::ColumnFill::Expression`]).
+    Expression,
 }
 
 impl FieldUsage {
@@ -305,6 +337,9 @@ impl FieldUsage {
             }
             FieldUsage::GroupBy => format!("group_by field {field} not defined in schema"),
             FieldUsage::Output => format!("output field {field} not defined in schema"),
+            FieldUsage::Expression => {
+                format!("parse expression failed:Column not found in schema: {field}")
+            }
         }
     }
 }
@@ -339,6 +374,8 @@ impl Error {
                 | Error::NotNumericField { .. }
                 | Error::DefaultRequired { .. }
                 | Error::LossyTypeChange { .. }
+                | Error::InvalidExpression { .. }
+                | Error::ExpressionFailed { .. }
         )
     }
 

@@ -62,6 +62,7 @@
 //! Every error is [`crate::Error::InvalidFilter`] with the expression, the 0-based character
 //! offset of the offending token when known, and a reason naming the field.
 
+pub(crate) mod arith;
 mod compile;
 mod eval;
 mod like;
