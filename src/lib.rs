@@ -19,8 +19,8 @@ pub mod storage;
 pub mod wal;
 
 pub use collection::{
-    Collection, CollectionOptions, CollectionStats, GraphLoad, GraphStats, IndexParam, MergePolicy,
-    OpenOptions, OpenReport, Problem, ScanCursor, ScanOptions, ScanPage, SegmentStats,
+    Collection, CollectionOptions, CollectionStats, ColumnFill, GraphLoad, GraphStats, IndexParam,
+    MergePolicy, OpenOptions, OpenReport, Problem, ScanCursor, ScanOptions, ScanPage, SegmentStats,
     VerifyReport,
 };
 pub use doc::{Doc, DocStatus, Value};

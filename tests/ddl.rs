@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use stratavec::{
-    Collection, CollectionOptions, CollectionSchema, DataType, Doc, Error, FieldSchema, IndexKind,
-    IndexParam, Metric, OpenOptions, Query, ScalarIndex, ScanOptions, SearchOptions, Value,
-    VectorSchema,
+    Collection, CollectionOptions, CollectionSchema, ColumnFill, DataType, Doc, Error, FieldSchema,
+    IndexKind, IndexParam, Metric, OpenOptions, Query, ScalarIndex, ScanOptions, SearchOptions,
+    Value, VectorSchema,
 };
 
 const DIM: usize = 8;
@@ -97,11 +97,14 @@ fn add_column_fills_null_or_default_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c");
     let c = filled(&path, schema(Metric::L2, IndexKind::Flat), 100);
-    c.add_column(FieldSchema::new("score", DataType::Double).nullable(), None)
-        .unwrap();
+    c.add_column(
+        FieldSchema::new("score", DataType::Double).nullable(),
+        ColumnFill::Null,
+    )
+    .unwrap();
     c.add_column(
         FieldSchema::new("rank", DataType::Int32).index(ScalarIndex::Inverted),
-        Some(Value::Int64(5)),
+        ColumnFill::Value(Value::Int64(5)),
     )
     .unwrap();
     let check = |c: &Collection| {
@@ -198,8 +201,11 @@ fn drop_column_removes_values_and_index() {
     let c = open(&path);
     check(&c);
     // The name is free again, with another type.
-    c.add_column(FieldSchema::new("cat", DataType::UInt32).nullable(), None)
-        .unwrap();
+    c.add_column(
+        FieldSchema::new("cat", DataType::UInt32).nullable(),
+        ColumnFill::Null,
+    )
+    .unwrap();
     assert_eq!(count(&c, "cat IS NULL"), 97);
 }
 
@@ -248,7 +254,7 @@ fn alter_column_renames_and_widens() {
     c.alter_column("num", Some("n"), None).unwrap();
     c.add_column(
         FieldSchema::new("f", DataType::Float),
-        Some(Value::Float(1.25)),
+        ColumnFill::Value(Value::Float(1.25)),
     )
     .unwrap();
     c.alter_column("f", None, Some(DataType::Double)).unwrap();
@@ -404,36 +410,49 @@ fn refusals_use_zvecs_messages() {
     let c = filled(&path, schema(Metric::L2, IndexKind::Flat), 30);
     let msg = |r: stratavec::Result<()>| r.unwrap_err().to_string();
     assert_eq!(
-        msg(c.add_column(FieldSchema::new("z", DataType::String).nullable(), None)),
+        msg(c.add_column(
+            FieldSchema::new("z", DataType::String).nullable(),
+            ColumnFill::Null
+        )),
         "this operation requires a numeric field; field[z] has type STRING"
     );
     assert_eq!(
-        msg(c.add_column(FieldSchema::new("x", DataType::Int32), None)),
+        msg(c.add_column(FieldSchema::new("x", DataType::Int32), ColumnFill::Null)),
         "non-nullable field[x] requires an expression when added"
     );
     assert_eq!(
-        msg(c.add_column(FieldSchema::new("x", DataType::Int32), Some(Value::Null))),
+        msg(c.add_column(
+            FieldSchema::new("x", DataType::Int32),
+            ColumnFill::Value(Value::Null)
+        )),
         "non-nullable field[x] requires an expression when added"
     );
     assert!(matches!(
-        c.add_column(FieldSchema::new("x", DataType::Int32), None),
+        c.add_column(FieldSchema::new("x", DataType::Int32), ColumnFill::Null),
         Err(Error::DefaultRequired { .. })
     ));
-    assert!(
-        msg(c.add_column(FieldSchema::new("x", DataType::Int32), Some("a".into())))
-            .starts_with("Invalid schema: default of field[x]")
-    );
+    assert!(msg(c.add_column(
+        FieldSchema::new("x", DataType::Int32),
+        ColumnFill::Value("a".into())
+    ))
+    .starts_with("Invalid schema: default of field[x]"));
     assert_eq!(
-        msg(c.add_column(FieldSchema::new("n", DataType::Int32).nullable(), None)),
+        msg(c.add_column(
+            FieldSchema::new("n", DataType::Int32).nullable(),
+            ColumnFill::Null
+        )),
         "Invalid schema: field[n] already exists in collection schema"
     );
     assert_eq!(
-        msg(c.add_column(FieldSchema::new("v", DataType::Int32).nullable(), None)),
+        msg(c.add_column(
+            FieldSchema::new("v", DataType::Int32).nullable(),
+            ColumnFill::Null
+        )),
         "Invalid schema: field[v] already exists in collection schema"
     );
     assert!(msg(c.add_column(
         FieldSchema::new("bad name", DataType::Int32).nullable(),
-        None
+        ColumnFill::Null
     ))
     .starts_with("Invalid schema: field name"));
     assert_eq!(
@@ -480,8 +499,11 @@ fn refusals_use_zvecs_messages() {
         );
     }
     // An inverted index on a float column is refused by the schema rules.
-    c.add_column(FieldSchema::new("f", DataType::Float).nullable(), None)
-        .unwrap();
+    c.add_column(
+        FieldSchema::new("f", DataType::Float).nullable(),
+        ColumnFill::Null,
+    )
+    .unwrap();
     assert!(c.create_index("f", ScalarIndex::Inverted).is_err());
     // HNSW parameters out of range.
     assert!(c
@@ -505,7 +527,10 @@ fn refusals_use_zvecs_messages() {
     let ro = Collection::open(&path, OpenOptions::default().read_only(true)).unwrap();
     let ro_msg = "Collection is opened in read-only mode";
     for r in [
-        ro.add_column(FieldSchema::new("q", DataType::Int32).nullable(), None),
+        ro.add_column(
+            FieldSchema::new("q", DataType::Int32).nullable(),
+            ColumnFill::Null,
+        ),
         ro.drop_column("n"),
         ro.alter_column("n", Some("m"), None),
         ro.create_index("n", ScalarIndex::Inverted),
@@ -522,8 +547,11 @@ fn changes_compose_and_writes_continue_between_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c");
     let c = filled(&path, schema(Metric::L2, HNSW), 120);
-    c.add_column(FieldSchema::new("a", DataType::UInt32).nullable(), None)
-        .unwrap();
+    c.add_column(
+        FieldSchema::new("a", DataType::UInt32).nullable(),
+        ColumnFill::Null,
+    )
+    .unwrap();
     c.upsert(&[doc(5).set("a", 7u32)]).unwrap();
     c.alter_column("a", Some("b"), Some(DataType::UInt64))
         .unwrap();
@@ -593,7 +621,7 @@ fn readers_keep_correct_answers_while_changes_run() {
     for _ in 0..2 {
         c.add_column(
             FieldSchema::new("extra", DataType::Int32),
-            Some(Value::Int32(1)),
+            ColumnFill::Value(Value::Int32(1)),
         )
         .unwrap();
         c.alter_column("extra", Some("extra2"), Some(DataType::Int64))
@@ -604,8 +632,11 @@ fn readers_keep_correct_answers_while_changes_run() {
         c.drop_index("v").unwrap();
         c.drop_index("cat").unwrap();
         c.drop_column("extra2").unwrap();
-        c.add_column(FieldSchema::new("small", DataType::Int32).nullable(), None)
-            .unwrap();
+        c.add_column(
+            FieldSchema::new("small", DataType::Int32).nullable(),
+            ColumnFill::Null,
+        )
+        .unwrap();
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
@@ -629,4 +660,257 @@ fn a_reader_snapshot_taken_before_a_change_stays_consistent() {
         .unwrap();
     assert_eq!(second.docs.len(), 10);
     assert!(second.docs.iter().all(|d| !d.fields.contains_key("small")));
+}
+
+fn expr(text: &str) -> ColumnFill {
+    ColumnFill::Expression(text.into())
+}
+
+#[test]
+fn add_column_computes_an_expression_per_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    // k000..k059 sealed, k060..k099 in the writing segment when the first change seals it.
+    let c = filled(&path, schema(Metric::L2, IndexKind::Flat), 100);
+    c.add_column(FieldSchema::new("twice", DataType::Int64), expr("n * 2"))
+        .unwrap();
+    c.add_column(
+        FieldSchema::new("half", DataType::Double),
+        expr("n / 2.0 + 0.25"),
+    )
+    .unwrap();
+    // Integer division truncates toward zero; NULL where `small` is NULL.
+    c.add_column(
+        FieldSchema::new("q", DataType::Int32).nullable(),
+        expr("(n + small) / 2"),
+    )
+    .unwrap();
+    c.add_column(FieldSchema::new("five", DataType::UInt32), expr("5"))
+        .unwrap();
+    c.add_column(
+        FieldSchema::new("rest", DataType::UInt64).index(ScalarIndex::Inverted),
+        expr("n % 7"),
+    )
+    .unwrap();
+    // Over a float column added by an expression and a nullable int column.
+    c.add_column(
+        FieldSchema::new("mix", DataType::Float).nullable(),
+        expr("-half * `small`"),
+    )
+    .unwrap();
+    let check = |c: &Collection| {
+        for i in (0..100usize).filter(|i| ![1, 50, 99].contains(i)) {
+            let pk = format!("k{i:03}");
+            let n = i as i64;
+            let small = (!i.is_multiple_of(4)).then_some(n * -3);
+            assert_eq!(field(c, &pk, "twice"), Some(Value::Int64(2 * n)), "{pk}");
+            let half = n as f64 / 2.0 + 0.25;
+            assert_eq!(field(c, &pk, "half"), Some(Value::Double(half)), "{pk}");
+            let q = small.map(|s| Value::Int32(((n + s) / 2) as i32));
+            assert_eq!(field(c, &pk, "q"), q, "{pk}");
+            assert_eq!(field(c, &pk, "five"), Some(Value::UInt32(5)), "{pk}");
+            assert_eq!(field(c, &pk, "rest"), Some(Value::UInt64(n as u64 % 7)));
+            let mix = small.map(|s| Value::Float((-half * s as f64) as f32));
+            assert_eq!(field(c, &pk, "mix"), mix, "{pk}");
+        }
+        assert_eq!(field(c, "k002", "q"), Some(Value::Int32(-2)));
+        assert_eq!(field(c, "k003", "q"), Some(Value::Int32(-3)));
+        // Usable in filters, and through the inverted index.
+        assert_eq!(count(c, "twice >= 100"), doc_count(|i| i >= 50));
+        assert_eq!(count(c, "q IS NULL"), doc_count(|i| i % 4 == 0));
+        assert_eq!(count(c, "rest = 3"), doc_count(|i| i % 7 == 3));
+        assert_eq!(count(c, "five = 5 AND half < 5"), doc_count(|i| i < 10));
+        assert_eq!(
+            pks(&c.query(&Query::new().topk(10).filter("mix > 100")).unwrap()),
+            (0..100)
+                .filter(|&i| ![1, 50, 99].contains(&i) && i % 4 != 0)
+                .filter(|&i| (i as f64 / 2.0 + 0.25) * 3.0 * i as f64 > 100.0)
+                .take(10)
+                .map(|i| format!("k{i:03}"))
+                .collect::<Vec<_>>()
+        );
+    };
+    check(&c);
+    c.close().unwrap();
+    verify_clean(&path);
+    let c = open(&path);
+    check(&c);
+    let s = c.schema();
+    assert_eq!(s.fields.len(), 9);
+    assert!(!s.fields[3].nullable);
+    assert_eq!(s.fields[7].index, Some(ScalarIndex::Inverted));
+}
+
+#[test]
+fn an_expression_reaches_unflushed_rows_and_skips_deleted_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let c = Collection::create(
+        &path,
+        schema(Metric::L2, IndexKind::Flat),
+        CollectionOptions::default(),
+    )
+    .unwrap();
+    // Everything in the writing segment: inserted, replaced, deleted, never flushed.
+    c.insert(&(0..20).map(doc).collect::<Vec<_>>()).unwrap();
+    c.upsert(&[doc(5).set("n", 500i64)]).unwrap();
+    c.update(&[Doc::new("k006").set("n", 600i64)]).unwrap();
+    // The deleted row and the replaced rows would divide by zero: they are not computed.
+    c.update(&[Doc::new("k007").set("n", 0i64)]).unwrap();
+    c.update(&[Doc::new("k007").set("n", 7i64)]).unwrap();
+    c.insert(&[doc(20).set("n", 0i64)]).unwrap();
+    c.delete(&["k020"]).unwrap();
+    assert_eq!(c.stats().segments, 0);
+    c.add_column(
+        FieldSchema::new("inv", DataType::Double).nullable(),
+        expr("1000 / n"),
+    )
+    .unwrap_err();
+    // `k000` has n = 0: refused, nothing changed.
+    c.delete(&["k000"]).unwrap();
+    c.add_column(FieldSchema::new("inv", DataType::Int64), expr("1000 / n"))
+        .unwrap();
+    let check = |c: &Collection| {
+        assert_eq!(field(c, "k005", "inv"), Some(Value::Int64(2)));
+        assert_eq!(field(c, "k006", "inv"), Some(Value::Int64(1)));
+        assert_eq!(field(c, "k007", "inv"), Some(Value::Int64(142)));
+        assert_eq!(field(c, "k019", "inv"), Some(Value::Int64(52)));
+        // n = 1, 2, 3, 4, 7, 8, 9, 10 (k005 and k006 were given large n).
+        assert_eq!(count(c, "inv >= 100"), 8);
+    };
+    check(&c);
+    assert_eq!(c.stats().doc_count, 19);
+    // Sealed rows and new writing-segment rows together.
+    c.insert(&[doc(30)]).unwrap_err(); // `inv` is required now
+    c.insert(&[doc(30).set("inv", -1i64)]).unwrap();
+    c.add_column(FieldSchema::new("again", DataType::Int64), expr("inv + 1"))
+        .unwrap();
+    assert_eq!(field(&c, "k030", "again"), Some(Value::Int64(0)));
+    assert_eq!(field(&c, "k019", "again"), Some(Value::Int64(53)));
+    c.close().unwrap();
+    verify_clean(&path);
+    let c = open(&path);
+    check(&c);
+    assert_eq!(field(&c, "k030", "again"), Some(Value::Int64(0)));
+    assert_eq!(c.stats().doc_count, 20);
+}
+
+#[test]
+fn refused_expressions_leave_the_collection_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let c = filled(&path, schema(Metric::L2, IndexKind::Flat), 60);
+    let before = |c: &Collection| {
+        assert_eq!(c.schema().fields.len(), 3);
+        assert_eq!(c.stats().doc_count, 57);
+        assert_eq!(field(c, "k010", "n"), Some(Value::Int64(10)));
+        assert_eq!(field(c, "k058", "small"), Some(Value::Int32(-174)));
+    };
+    let add = |name: &str, t: DataType, e: &str| {
+        c.add_column(FieldSchema::new(name, t).nullable(), expr(e))
+            .unwrap_err()
+    };
+    // Per document: the first live document without a value is named.
+    let e = add("x", DataType::Int64, "100 / (n - 10)");
+    match &e {
+        Error::ExpressionFailed { field, pk, reason } => {
+            assert_eq!((field.as_str(), pk.as_str()), ("x", "k010"));
+            assert_eq!(reason, "divide by zero");
+        }
+        e => panic!("{e}"),
+    }
+    assert_eq!(
+        e.to_string(),
+        "evaluate expression failed:divide by zero for field[x] of doc[k010]"
+    );
+    let e = add("x", DataType::Double, "n % (n - 20.0)");
+    assert!(
+        matches!(&e, Error::ExpressionFailed { pk, .. } if pk == "k020"),
+        "{e}"
+    );
+    // Out of the field's range (k001 is deleted), and beyond any integer.
+    let e = add("x", DataType::Int64, "n * 9223372036854775807");
+    assert!(
+        matches!(&e, Error::ExpressionFailed { pk, reason, .. }
+            if pk == "k002" && reason.contains("out of range for int64")),
+        "{e}"
+    );
+    let e = add("x", DataType::Int32, "small * 1000000000");
+    assert!(
+        matches!(&e, Error::ExpressionFailed { pk, .. } if pk == "k002"),
+        "{e}"
+    );
+    let e = add(
+        "x",
+        DataType::Int64,
+        "(n + 2) * 9223372036854775807 * 9223372036854775807 * 4",
+    );
+    assert!(
+        matches!(&e, Error::ExpressionFailed { pk, reason, .. }
+            if pk == "k000" && reason == "arithmetic overflow"),
+        "{e}"
+    );
+    let e = add("x", DataType::Float, "n * 1e38 * 10");
+    assert!(
+        matches!(&e, Error::ExpressionFailed { pk, .. } if pk == "k002"),
+        "{e}"
+    );
+    // NULL into a non-nullable field.
+    let e = c
+        .add_column(FieldSchema::new("x", DataType::Int32), expr("small * 2"))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ExpressionFailed { pk, reason, .. }
+            if pk == "k000" && reason.contains("NULL")),
+        "{e}"
+    );
+    // Refused before the rows are read.
+    assert!(matches!(
+        add("x", DataType::Int32, "zz + 1"),
+        Error::UnknownField { ref field, usage: stratavec::FieldUsage::Expression } if field == "zz"
+    ));
+    assert_eq!(
+        add("x", DataType::Int32, "zz + 1").to_string(),
+        "parse expression failed:Column not found in schema: zz"
+    );
+    assert_eq!(
+        add("x", DataType::Int32, "cat * 2").to_string(),
+        "this operation requires a numeric field; field[cat] has type STRING"
+    );
+    assert!(matches!(
+        add("x", DataType::Int32, "v + 1"),
+        Error::NotNumericField { .. }
+    ));
+    for bad in [
+        "",
+        "n +",
+        "n > 1",
+        "'a'",
+        "abs(n)",
+        "n--1",
+        "(n",
+        "n / 2.0",
+        "1 / 0",
+        "5000000000",
+    ] {
+        let e = add("x", DataType::Int32, bad);
+        assert!(matches!(e, Error::InvalidExpression { .. }), "{bad}: {e}");
+        assert!(e.is_invalid_argument());
+    }
+    assert_eq!(
+        add("x", DataType::Int32, "n > 1").to_string(),
+        "parse expression failed:unexpected `>` in [n > 1] (at character 2)"
+    );
+    before(&c);
+    // Not poisoned: writes and changes go on.
+    c.insert(&[doc(70)]).unwrap();
+    c.add_column(FieldSchema::new("ok", DataType::Int64), expr("n - 1"))
+        .unwrap();
+    assert_eq!(field(&c, "k070", "ok"), Some(Value::Int64(69)));
+    c.drop_column("ok").unwrap();
+    c.delete(&["k070"]).unwrap();
+    c.close().unwrap();
+    verify_clean(&path);
+    let c = open(&path);
+    before(&c);
 }

@@ -85,12 +85,15 @@ type Op = fn(&Collection) -> Result<()>;
 fn ops() -> Vec<(&'static str, Op)> {
     vec![
         ("add nullable column", |c| {
-            c.add_column(FieldSchema::new("z", DataType::Double).nullable(), None)
+            c.add_column(
+                FieldSchema::new("z", DataType::Double).nullable(),
+                stratavec::ColumnFill::Null,
+            )
         }),
         ("add column with default", |c| {
             c.add_column(
                 FieldSchema::new("z", DataType::UInt32),
-                Some(Value::UInt32(7)),
+                stratavec::ColumnFill::Value(Value::UInt32(7)),
             )
         }),
         ("drop column", |c| c.drop_column("small")),

@@ -61,7 +61,7 @@ fn step(c: &Collection, k: u64) -> stratavec::Result<()> {
     match k % 6 {
         0 => c.add_column(
             FieldSchema::new("extra", DataType::Int32),
-            Some(Value::Int32(7)),
+            stratavec::ColumnFill::Value(Value::Int32(7)),
         ),
         1 => c.alter_column("extra", Some("extra2"), Some(DataType::Int64)),
         2 => c.create_index("v", HNSW),

@@ -9,7 +9,9 @@
 //! 2. The writing segment is sealed (rotated and persisted, as `flush` does), so that the new
 //!    schema starts with an empty writing segment and no WAL ever holds records of two
 //!    schemas: replay after a crash reads every WAL with the schema of the manifest that
-//!    names it.
+//!    names it. A column added with an expression is then computed for every live row, in the
+//!    caller's thread, and discarded: a row without a value refuses the change here, because
+//!    any failure of the background worker's job poisons the collection.
 //! 3. The background worker — which also runs persists and merges, one job at a time, so no
 //!    commit races — writes the new files, if the change needs any, and commits
 //!    `manifest.<N+1>` with the new schema (temp file, fsync, rename, directory fsync). That
@@ -46,8 +48,25 @@ use super::background::{self, Job};
 use super::{Collection, Inner};
 use crate::doc::{coerce, Value};
 use crate::error::{Error, Result};
+use crate::query::filter::arith::{Arith, EvalError, Number};
 use crate::schema::{CollectionSchema, DataType, FieldSchema, IndexKind, ScalarIndex};
-use crate::segment::{build_graph, rewrite, segment_dir, Block, SealedSegment};
+use crate::segment::{build_graph, rewrite, segment_dir, Block, DeleteSet, SealedSegment};
+
+/// How existing rows get a value for a column added by [`Collection::add_column`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ColumnFill {
+    /// NULL (the field must be nullable).
+    Null,
+    /// The same value in every row, converted to the field's type.
+    Value(Value),
+    /// Arithmetic over existing numeric columns, evaluated per row (zvec's `expression`):
+    /// numbers, numeric scalar fields, `+ - * / %`, unary minus and parentheses, e.g.
+    /// `"n * 2"`, `"a + b / 2"`, `"5"`. An operation is integer arithmetic when both its
+    /// operands are integers (so `n / 2` truncates), floating-point otherwise; a NULL operand
+    /// makes the row's value NULL. An integer field takes only an integer expression.
+    Expression(String),
+}
 
 /// The index [`Collection::create_index`] creates.
 ///
@@ -80,7 +99,7 @@ impl From<IndexKind> for IndexParam {
 enum Change {
     Add {
         field: FieldSchema,
-        default: Option<Value>,
+        fill: ColumnFill,
     },
     Drop {
         name: String,
@@ -104,6 +123,9 @@ enum Source {
     Old(usize),
     /// The same value in every existing row.
     Constant(Value),
+    /// The expression's value in each row, in the new field's type (the new field is the
+    /// last one; the expression reads old fields).
+    Expression(Box<Arith>),
 }
 
 /// A checked change: the new schema and, when files must be rewritten, how.
@@ -189,28 +211,32 @@ impl Plan {
         let mut p = Plan::identity(base);
         let has_name = |n: &str| base.field_index(n).is_some() || base.vector_index(n).is_some();
         match change {
-            Change::Add { field, default } => {
+            Change::Add { field, fill } => {
                 if has_name(&field.name) {
                     return Err(exists(&field.name));
                 }
                 if !is_numeric(field.data_type) {
                     return Err(not_numeric(field));
                 }
-                let value = match default.clone().filter(|v| !v.is_null()) {
-                    Some(v) => {
-                        coerce(v, field.data_type).map_err(|reason| Error::InvalidSchema {
-                            reason: format!("default of field[{}]: {reason}", field.name),
-                        })?
+                let source = match fill {
+                    ColumnFill::Null => Source::Constant(Value::Null),
+                    ColumnFill::Value(v) if v.is_null() => Source::Constant(Value::Null),
+                    ColumnFill::Value(v) => {
+                        Source::Constant(coerce(v.clone(), field.data_type).map_err(|reason| {
+                            Error::InvalidSchema {
+                                reason: format!("default of field[{}]: {reason}", field.name),
+                            }
+                        })?)
                     }
-                    None if field.nullable => Value::Null,
-                    None => {
-                        return Err(Error::DefaultRequired {
-                            field: field.name.clone(),
-                        })
-                    }
+                    ColumnFill::Expression(text) => expression_source(base, field, text)?,
                 };
+                if matches!(source, Source::Constant(Value::Null)) && !field.nullable {
+                    return Err(Error::DefaultRequired {
+                        field: field.name.clone(),
+                    });
+                }
                 p.schema.fields.push(field.clone());
-                p.fields.push(Source::Constant(value));
+                p.fields.push(source);
                 p.rewrite = true;
             }
             Change::Drop { name } => {
@@ -304,8 +330,82 @@ impl Plan {
         Ok(Some(p))
     }
 
+    /// Whether a field is computed per row, which can fail on the rows' values.
+    fn evaluates(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|s| matches!(s, Source::Expression(_)))
+    }
+
+    /// Computes every per-row value of `segments` and drops it: a value that cannot be
+    /// computed refuses the change here, in the caller's thread, because the same failure on
+    /// the background worker would poison the collection. The worker then computes the same
+    /// values from the same rows (writes wait meanwhile; a merge only drops deleted rows, which
+    /// are not computed).
+    fn check(&self, segments: &[Arc<SealedSegment>], deleted: &DeleteSet) -> Result<()> {
+        for segment in segments {
+            let rows = segment.rows()?;
+            for (f, source) in self.fields.iter().enumerate() {
+                if let Source::Expression(expr) = source {
+                    self.computed(&self.schema.fields[f], expr, &rows, deleted)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of `expr` for each row, in `field`'s type. Deleted rows get NULL or, in a
+    /// non-nullable field, zero without being computed: no reader sees them, and a value
+    /// refused there would refuse the change for nothing.
+    fn computed(
+        &self,
+        field: &FieldSchema,
+        expr: &Arith,
+        rows: &crate::segment::Rows<'_>,
+        deleted: &DeleteSet,
+    ) -> Result<Vec<Value>> {
+        // By old schema position; positions the expression does not read stay empty.
+        let mut columns: Vec<&[Value]> = vec![&[]; self.base.fields.len()];
+        for &f in expr.fields() {
+            if let Some(slot) = columns.get_mut(f) {
+                *slot = rows.column(f)?;
+            }
+        }
+        let placeholder = match field.nullable {
+            true => Value::Null,
+            false => zero(field.data_type),
+        };
+        (0..rows.len())
+            .map(|i| {
+                if deleted.contains(rows.doc_ids[i]) {
+                    return Ok(placeholder.clone());
+                }
+                let cell = |f: usize| columns.get(f).and_then(|c| c.get(i)).unwrap_or(&NULL);
+                let failed = |reason: String| Error::ExpressionFailed {
+                    field: field.name.clone(),
+                    pk: rows.pk(i).to_string(),
+                    reason,
+                };
+                match expr.eval(&cell) {
+                    Err(EvalError::NotANumber) => Err(Error::InvariantViolated {
+                        reason: format!(
+                            "a stored value read by the expression of field[{}] is not a number",
+                            field.name
+                        ),
+                    }),
+                    Err(e) => Err(failed(e.to_string())),
+                    Ok(None) if field.nullable => Ok(Value::Null),
+                    Ok(None) => Err(failed(
+                        "an operand is NULL and the field is not nullable".into(),
+                    )),
+                    Ok(Some(n)) => to_field(n, field.data_type).map_err(failed),
+                }
+            })
+            .collect()
+    }
+
     /// The rows of `input` (stored under `base`) as the new schema has them.
-    fn block(&self, input: &SealedSegment) -> Result<Block> {
+    fn block(&self, input: &SealedSegment, deleted: &DeleteSet) -> Result<Block> {
         let rows = input.rows()?;
         let mut block = Block::new(&self.schema);
         block.doc_ids = rows.doc_ids.to_vec();
@@ -314,6 +414,7 @@ impl Plan {
             let fs = &self.schema.fields[f];
             block.fields[f] = match source {
                 Source::Constant(value) => vec![value.clone(); rows.len()],
+                Source::Expression(expr) => self.computed(fs, expr, &rows, deleted)?,
                 Source::Old(old) if self.base.fields[*old].data_type == fs.data_type => {
                     rows.column(*old)?.to_vec()
                 }
@@ -338,14 +439,79 @@ impl Plan {
     }
 }
 
+/// Read where a column is missing: never, as the expression reads only old fields.
+static NULL: Value = Value::Null;
+
+/// A value of `ty` for rows no reader sees.
+fn zero(ty: DataType) -> Value {
+    match ty {
+        DataType::Int32 => Value::Int32(0),
+        DataType::Int64 => Value::Int64(0),
+        DataType::UInt32 => Value::UInt32(0),
+        DataType::UInt64 => Value::UInt64(0),
+        DataType::Float => Value::Float(0.0),
+        _ => Value::Double(0.0),
+    }
+}
+
+/// A computed number in the field's type, or why it does not fit.
+fn to_field(n: Number, ty: DataType) -> std::result::Result<Value, String> {
+    let value = n.to_value().ok_or_else(|| match n {
+        Number::Int(i) => format!("value {i} is out of range for {ty}"),
+        Number::Float(f) => format!("value {f} is out of range for {ty}"),
+    })?;
+    coerce(value, ty)
+}
+
+/// Compiles `add_column`'s expression for `field` against `base`. A constant (no field read)
+/// is computed now, so that `1/0` or a value the type cannot hold is refused whatever the
+/// rows.
+fn expression_source(base: &CollectionSchema, field: &FieldSchema, text: &str) -> Result<Source> {
+    let expr = Arith::compile(base, text)?;
+    let invalid = |reason: String| Error::InvalidExpression {
+        expr: text.to_string(),
+        position: None,
+        reason,
+    };
+    let integer_field = !matches!(field.data_type, DataType::Float | DataType::Double);
+    if integer_field && !expr.is_int() {
+        // zvec truncates; a silent loss of the fraction is refused here as `alter_column`
+        // refuses lossy type changes.
+        return Err(invalid(format!(
+            "the expression computes a floating-point value and field[{}] is {}: an integer \
+             field takes integer arithmetic only",
+            field.name, field.data_type
+        )));
+    }
+    if !expr.fields().is_empty() {
+        return Ok(Source::Expression(Box::new(expr)));
+    }
+    match expr.eval(&|_| &NULL) {
+        Ok(Some(n)) => Ok(Source::Constant(
+            to_field(n, field.data_type).map_err(invalid)?,
+        )),
+        Ok(None) => Ok(Source::Constant(Value::Null)),
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
 impl Collection {
-    /// Adds a numeric scalar column (zvec's `add_column`). Documents already stored get
-    /// `default`, or NULL when it is `None` (then the field must be nullable:
-    /// [`Error::DefaultRequired`]). zvec takes an arithmetic expression over other columns;
-    /// stratavec takes a constant. The column is added after the existing ones. Refused: a
-    /// name already used ([`Error::InvalidSchema`]), a type that is not numeric
-    /// ([`Error::NotNumericField`]), a default that is not a value of the type, a read-only
-    /// handle ([`Error::ReadOnly`]).
+    /// Adds a numeric scalar column (zvec's `add_column`), after the existing ones. Documents
+    /// already stored get what `fill` says: NULL ([`ColumnFill::Null`]; the field must then be
+    /// nullable, else [`Error::DefaultRequired`]), one value ([`ColumnFill::Value`]), or an
+    /// arithmetic expression over existing numeric columns computed per document
+    /// ([`ColumnFill::Expression`], such as `"n * 2"`; NULL where an operand is NULL).
+    ///
+    /// Refused before anything is written: a name already used ([`Error::InvalidSchema`]), a
+    /// type that is not numeric ([`Error::NotNumericField`]), a value that is not one of the
+    /// type, an expression that does not parse or computes a float for an integer field
+    /// ([`Error::InvalidExpression`]) or names an unknown ([`Error::UnknownField`]) or
+    /// non-numeric ([`Error::NotNumericField`]) field, a read-only handle
+    /// ([`Error::ReadOnly`]). An expression with no value for some live document — integer
+    /// overflow, division by zero, a result out of the field's range, NULL for a non-nullable
+    /// field — is [`Error::ExpressionFailed`] naming the document, and the collection is left
+    /// as it was (its writing segment sealed, as `flush` does). zvec wraps overflows and
+    /// truncates floats into integer fields; stratavec refuses both.
     ///
     /// Like every schema change, it seals the writing segment, rewrites what it must under new
     /// file names and commits a new manifest: after a crash the collection has either the old
@@ -353,15 +519,26 @@ impl Collection {
     /// do not (a read that started before it answers with the old schema).
     ///
     /// ```
-    /// use stratavec::{Collection, CollectionOptions, CollectionSchema, DataType, Doc,
-    ///                 FieldSchema, IndexKind, Query, Value, VectorSchema};
+    /// use stratavec::{Collection, CollectionOptions, CollectionSchema, ColumnFill, DataType,
+    ///                 Doc, FieldSchema, IndexKind, Query, Value, VectorSchema};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let schema = CollectionSchema::new("docs").vector(VectorSchema::new("v", 2));
+    /// let schema = CollectionSchema::new("docs")
+    ///     .field(FieldSchema::new("price", DataType::Double).nullable())
+    ///     .vector(VectorSchema::new("v", 2));
     /// let coll = Collection::create(dir.path().join("c"), schema, CollectionOptions::default())?;
-    /// coll.insert(&[Doc::new("a").vector("v", vec![1.0, 0.0])])?;
+    /// coll.insert(&[
+    ///     Doc::new("a").set("price", 10.0).vector("v", vec![1.0, 0.0]),
+    ///     Doc::new("z").vector("v", vec![0.5, 0.5]), // no price: NULL
+    /// ])?;
     ///
-    /// coll.add_column(FieldSchema::new("year", DataType::Int32), Some(Value::Int32(2020)))?;
+    /// // Every stored document gets its own value; NULL where an operand is NULL.
+    /// let gross = FieldSchema::new("gross", DataType::Double).nullable();
+    /// coll.add_column(gross, ColumnFill::Expression("price * 1.2 + 1".into()))?;
+    /// assert_eq!(coll.fetch(&["a"])?[0].fields["gross"], Value::Double(13.0));
+    /// assert_eq!(coll.fetch(&["z"])?[0].fields.get("gross"), None); // NULL: left out
+    ///
+    /// coll.add_column(FieldSchema::new("year", DataType::Int32), ColumnFill::Value(2020.into()))?;
     /// coll.insert(&[Doc::new("b").set("year", 2024).vector("v", vec![0.0, 1.0])])?;
     /// let hits = coll.query(&Query::new().filter("year > 2021"))?;
     /// assert_eq!(hits[0].pk, "b");
@@ -372,11 +549,11 @@ impl Collection {
     /// coll.create_index("v", IndexKind::Hnsw { m: 16, ef_construction: 100 })?;
     /// coll.drop_index("v")?; // back to flat; the metric stays
     /// coll.drop_column("published")?;
-    /// assert!(coll.schema().fields.is_empty());
+    /// assert_eq!(coll.schema().fields.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn add_column(&self, field: FieldSchema, default: Option<Value>) -> Result<()> {
-        self.change_schema(Change::Add { field, default })
+    pub fn add_column(&self, field: FieldSchema, fill: ColumnFill) -> Result<()> {
+        self.change_schema(Change::Add { field, fill })
     }
 
     /// Drops a scalar column, and its inverted index with it. Beyond zvec (numeric columns
@@ -446,6 +623,14 @@ impl Collection {
         if inner.rotate(&mut w, Some(tx))? {
             rx.recv().map_err(|_| Error::Closed)??;
         }
+        // After the seal, so that the rows that were in the writing segment are checked too.
+        if plan.evaluates() {
+            let (sealed, deleted) = {
+                let st = inner.state.read();
+                (st.sealed.clone(), st.ids.deleted.clone())
+            };
+            plan.check(&sealed, &deleted)?;
+        }
         // Queued behind every persist and merge asked for so far.
         let (tx, rx) = background::reply();
         inner.submit(Job::Schema(Box::new(plan), tx))?;
@@ -456,7 +641,7 @@ impl Collection {
 impl Inner {
     /// Runs a checked schema change on the background worker (see the module comment).
     pub(super) fn apply_schema_change(&self, plan: &Plan) -> Result<()> {
-        let (sealed, writing) = {
+        let (sealed, writing, deleted) = {
             let st = self.state.read();
             if !Arc::ptr_eq(&st.schema, &plan.base)
                 || !st.sealing.is_empty()
@@ -467,12 +652,12 @@ impl Inner {
                     reason: "a schema change found the writing segment not sealed".into(),
                 });
             }
-            (st.sealed.clone(), st.writing.id)
+            (st.sealed.clone(), st.writing.id, st.ids.deleted.clone())
         };
         let mut replaced: Vec<(u64, crate::segment::SegmentMeta, Arc<SealedSegment>)> = Vec::new();
         if plan.rewrite {
             for input in &sealed {
-                let block = plan.block(input)?;
+                let block = plan.block(input, &deleted)?;
                 let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
                 let mut graphs = Vec::with_capacity(plan.schema.vectors.len());
                 for (v, vs) in plan.schema.vectors.iter().enumerate() {

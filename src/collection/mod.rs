@@ -54,7 +54,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 
 pub use crate::segment::GraphLoad;
-pub use ddl::IndexParam;
+pub use ddl::{ColumnFill, IndexParam};
 pub(crate) use manifest::fuzz_payload as fuzz_manifest;
 pub use open::OpenReport;
 pub use options::{CollectionOptions, MergePolicy, OpenOptions};
