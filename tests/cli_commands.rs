@@ -793,4 +793,56 @@ fn schema_change_commands_and_their_errors() {
     let err = fail(&["alter-column", &dir, "year", "--type", "int128"]);
     assert!(err.contains("unknown type"), "{err}");
     assert_eq!(count(&dir, Some("score IS NULL")), 5);
+    // An expression over existing columns gives each document its own value.
+    ok(&[
+        "add-column",
+        &dir,
+        "age",
+        "--type",
+        "int64",
+        "--expression",
+        "2025 - year",
+    ]);
+    assert_eq!(fetch_one(&dir, "c")["fields"]["age"], 3);
+    assert_eq!(count(&dir, Some("age <= 2")), 2);
+    let err = fail(&[
+        "add-column",
+        &dir,
+        "x",
+        "--type",
+        "int32",
+        "--nullable",
+        "--expression",
+        "10 / (year - 2022)",
+    ]);
+    assert_eq!(
+        err.trim_end(),
+        "error: evaluate expression failed:divide by zero for field[x] of doc[c]"
+    );
+    let err = fail(&[
+        "add-column",
+        &dir,
+        "x",
+        "--type",
+        "int32",
+        "--expression",
+        "nope + 1",
+    ]);
+    assert_eq!(
+        err.trim_end(),
+        "error: parse expression failed:Column not found in schema: nope"
+    );
+    let err = fail(&[
+        "add-column",
+        &dir,
+        "x",
+        "--type",
+        "int32",
+        "--default",
+        "1",
+        "--expression",
+        "2",
+    ]);
+    assert!(err.contains("--expression"), "{err}");
+    assert_eq!(count(&dir, Some("age >= 0")), 5);
 }

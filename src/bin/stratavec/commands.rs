@@ -1185,12 +1185,13 @@ pub fn bench_open(
 /// `drop-index`), as the command line gives it.
 #[derive(Debug)]
 pub enum SchemaChange {
-    /// `add-column <NAME> --type T [--nullable] [--default V] [--inverted]`.
+    /// `add-column <NAME> --type T [--nullable] [--default V | --expression E] [--inverted]`.
     AddColumn {
         name: String,
         data_type: String,
         nullable: bool,
         default: Option<String>,
+        expression: Option<String>,
         inverted: bool,
     },
     /// `drop-column <NAME>`.
@@ -1228,6 +1229,7 @@ pub fn change_schema(out: &mut Out, json: bool, dir: &Path, change: SchemaChange
             data_type: t,
             nullable,
             default,
+            expression,
             inverted,
         } => {
             let t = data_type(&t)?;
@@ -1238,16 +1240,17 @@ pub fn change_schema(out: &mut Out, json: bool, dir: &Path, change: SchemaChange
             if inverted {
                 field = field.index(stratavec::ScalarIndex::Inverted);
             }
-            let default = match default {
-                Some(text) => {
+            let fill = match (default, expression) {
+                (Some(text), _) => {
                     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                         CliError::new(format!("--default {text:?} is not a JSON value: {e}"))
                     })?;
-                    Some(stratavec::Value::from_json(&value, t)?)
+                    stratavec::ColumnFill::Value(stratavec::Value::from_json(&value, t)?)
                 }
-                None => None,
+                (None, Some(expr)) => stratavec::ColumnFill::Expression(expr),
+                (None, None) => stratavec::ColumnFill::Null,
             };
-            coll.add_column(field, default)?;
+            coll.add_column(field, fill)?;
             ("add-column", format!("added column {name}"))
         }
         SchemaChange::DropColumn { name } => {

@@ -214,7 +214,8 @@ enum Command {
         salvage: bool,
     },
     /// Add a numeric column (int32, int64, uint32, uint64, float, double); existing documents
-    /// get --default, or NULL (then --nullable is required).
+    /// get --expression computed from their own columns, or --default, or NULL (then
+    /// --nullable is required).
     AddColumn {
         /// The collection directory.
         dir: PathBuf,
@@ -227,8 +228,13 @@ enum Command {
         #[arg(long)]
         nullable: bool,
         /// The value existing documents get, as JSON (e.g. 0 or 2.5).
-        #[arg(long, value_name = "VALUE")]
+        #[arg(long, value_name = "VALUE", conflicts_with = "expression")]
         default: Option<String>,
+        /// Arithmetic over existing numeric columns that gives each existing document its
+        /// value (zvec's add_column expression), e.g. 'n * 2' or 'price / 100.0': numbers,
+        /// fields, + - * / %, unary minus, parentheses. NULL where an operand is NULL.
+        #[arg(long, value_name = "EXPR")]
+        expression: Option<String>,
         /// Keep an inverted index on it (integer types).
         #[arg(long)]
         inverted: bool,
@@ -653,6 +659,7 @@ fn run(cli: Cli) -> Res {
             data_type,
             nullable,
             default,
+            expression,
             inverted,
         } => commands::change_schema(
             &mut out,
@@ -663,6 +670,7 @@ fn run(cli: Cli) -> Res {
                 data_type,
                 nullable,
                 default,
+                expression,
                 inverted,
             },
         ),
