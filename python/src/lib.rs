@@ -16,9 +16,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use stratavec::wal::FlushPolicy;
 use stratavec::{
-    Collection, CollectionOptions, CollectionSchema, DataType, Doc, DocStatus, Error, FetchOptions,
-    FieldSchema, GroupBy, IndexKind, Metric, OpenOptions, Query, ReRanker, ScalarIndex, ScanCursor,
-    ScanOptions, Value, VectorSchema,
+    Collection, CollectionOptions, CollectionSchema, ColumnFill, DataType, Doc, DocStatus, Error,
+    FetchOptions, FieldSchema, GroupBy, IndexKind, IndexParam, Metric, OpenOptions, Query,
+    ReRanker, ScalarIndex, ScanCursor, ScanOptions, Value, VectorSchema,
 };
 
 pyo3::create_exception!(
@@ -62,6 +62,9 @@ fn to_py(e: Error) -> PyErr {
                 ))
             }
         }
+        // zvec raises RuntimeError when an add_column expression cannot be evaluated for a
+        // stored document (its arguments parsed; the data refused them).
+        e @ Error::ExpressionFailed { .. } => PyRuntimeError::new_err(e.to_string()),
         e if e.is_invalid_argument() => PyValueError::new_err(e.to_string()),
         e @ (Error::CollectionNotFound(_)
         | Error::PathExists(_)
@@ -102,16 +105,21 @@ type FieldSpec = (String, String, bool, bool);
 type VectorSpec = (String, usize, String, Option<(usize, usize)>);
 type SchemaSpec = (String, Vec<FieldSpec>, Vec<VectorSpec>);
 
+fn field_from_spec(spec: FieldSpec) -> PyResult<FieldSchema> {
+    let (name, ty, nullable, inverted) = spec;
+    let mut f = FieldSchema::new(name, parse_type(&ty)?);
+    f.nullable = nullable;
+    if inverted {
+        f = f.index(ScalarIndex::Inverted);
+    }
+    Ok(f)
+}
+
 fn schema_from_spec(spec: SchemaSpec) -> PyResult<CollectionSchema> {
     let (name, fields, vectors) = spec;
     let mut schema = CollectionSchema::new(name);
-    for (fname, ty, nullable, inverted) in fields {
-        let mut f = FieldSchema::new(fname, parse_type(&ty)?);
-        f.nullable = nullable;
-        if inverted {
-            f = f.index(ScalarIndex::Inverted);
-        }
-        schema = schema.field(f);
+    for f in fields {
+        schema = schema.field(field_from_spec(f)?);
     }
     for (vname, dim, metric, index) in vectors {
         let kind = match index {
@@ -469,7 +477,9 @@ fn status_code(s: DocStatus) -> u8 {
 #[pyclass(module = "stratavec._native", frozen)]
 struct NativeCollection {
     inner: Mutex<Option<Arc<Collection>>>,
-    schema: Arc<CollectionSchema>,
+    /// The schema as of the last schema change through this handle, for `schema()` once the
+    /// handle is closed; calls on an open handle read the collection's own.
+    schema: Mutex<Arc<CollectionSchema>>,
     path: String,
     read_only: bool,
 }
@@ -481,7 +491,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl NativeCollection {
     fn wrap(c: Collection, read_only: bool) -> Self {
         NativeCollection {
-            schema: c.schema(),
+            schema: Mutex::new(c.schema()),
             path: c.path().display().to_string(),
             inner: Mutex::new(Some(Arc::new(c))),
             read_only,
@@ -494,12 +504,29 @@ impl NativeCollection {
             .ok_or_else(|| PyValueError::new_err("collection is already closed or destroyed."))
     }
 
-    fn docs(&self, docs: &Bound<'_, PyAny>, partial: bool) -> PyResult<Vec<Doc>> {
+    /// Runs a schema change with the GIL released, then keeps the new schema for `schema()`.
+    fn change(
+        &self,
+        py: Python<'_>,
+        change: impl FnOnce(&Collection) -> stratavec::Result<()> + Send,
+    ) -> PyResult<()> {
+        let c = self.get()?;
+        py.detach(|| change(&c)).map_err(to_py)?;
+        *lock(&self.schema) = c.schema();
+        Ok(())
+    }
+
+    fn docs(
+        &self,
+        schema: &CollectionSchema,
+        docs: &Bound<'_, PyAny>,
+        partial: bool,
+    ) -> PyResult<Vec<Doc>> {
         docs.try_iter()?
             .enumerate()
             .map(|(i, d)| {
                 // Which document of the batch failed to convert, as zvec says it.
-                doc_from_py(&self.schema, &d?, partial).map_err(|e| {
+                doc_from_py(schema, &d?, partial).map_err(|e| {
                     Python::attach(|py| {
                         let kind = e.get_type(py);
                         let msg = format!("{} (document at index {i})", e.value(py));
@@ -524,7 +551,7 @@ impl NativeCollection {
         partial: bool,
     ) -> PyResult<Vec<u8>> {
         let c = self.get()?;
-        let docs = self.docs(docs, partial)?;
+        let docs = self.docs(&c.schema(), docs, partial)?;
         let statuses = py.detach(|| op(&c, &docs)).map_err(to_py)?;
         Ok(statuses.into_iter().map(status_code).collect())
     }
@@ -631,7 +658,76 @@ impl NativeCollection {
     }
 
     fn schema(&self) -> SchemaSpec {
-        schema_to_spec(&self.schema)
+        let schema = match lock(&self.inner).as_ref() {
+            Some(c) => c.schema(),
+            None => lock(&self.schema).clone(),
+        };
+        schema_to_spec(&schema)
+    }
+
+    /// zvec's add_column: `field` as in a schema spec; existing documents get `expression`'s
+    /// value, or NULL when it is `None`.
+    #[pyo3(signature = (field, expression=None))]
+    fn add_column(
+        &self,
+        py: Python<'_>,
+        field: FieldSpec,
+        expression: Option<String>,
+    ) -> PyResult<()> {
+        let field = field_from_spec(field)?;
+        let fill = match expression {
+            Some(e) => ColumnFill::Expression(e),
+            None => ColumnFill::Null,
+        };
+        self.change(py, move |c| c.add_column(field, fill))
+    }
+
+    fn drop_column(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        self.change(py, move |c| c.drop_column(&name))
+    }
+
+    /// Renames and/or retypes a column (`new_type` in zvec's spelling, e.g. `INT64`).
+    #[pyo3(signature = (name, new_name=None, new_type=None))]
+    fn alter_column(
+        &self,
+        py: Python<'_>,
+        name: String,
+        new_name: Option<String>,
+        new_type: Option<String>,
+    ) -> PyResult<()> {
+        let new_type = new_type.as_deref().map(parse_type).transpose()?;
+        self.change(py, move |c| {
+            c.alter_column(&name, new_name.as_deref(), new_type)
+        })
+    }
+
+    /// `kind`: `INVERT`, `FLAT`, or `HNSW` with `hnsw = (m, ef_construction)`.
+    #[pyo3(signature = (field, kind, hnsw=None))]
+    fn create_index(
+        &self,
+        py: Python<'_>,
+        field: String,
+        kind: String,
+        hnsw: Option<(usize, usize)>,
+    ) -> PyResult<()> {
+        let param = match (kind.as_str(), hnsw) {
+            ("INVERT", None) => IndexParam::Inverted,
+            ("FLAT", None) => IndexParam::Vector(IndexKind::Flat),
+            ("HNSW", Some((m, ef_construction))) => {
+                IndexParam::Vector(IndexKind::Hnsw { m, ef_construction })
+            }
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown index {kind} (with HNSW parameters: {})",
+                    hnsw.is_some()
+                )))
+            }
+        };
+        self.change(py, move |c| c.create_index(&field, param))
+    }
+
+    fn drop_index(&self, py: Python<'_>, field: String) -> PyResult<()> {
+        self.change(py, move |c| c.drop_index(&field))
     }
 
     fn flush_policy(&self) -> PyResult<String> {
@@ -683,7 +779,7 @@ impl NativeCollection {
             include_vector,
         };
         let docs = py.detach(|| c.fetch_with(&ids, &options)).map_err(to_py)?;
-        docs_to_py(py, &self.schema, &docs)
+        docs_to_py(py, &c.schema(), &docs)
     }
 
     /// One page of a scan in doc-id order: `(docs, next)`, where `next` is the cursor token
@@ -711,7 +807,7 @@ impl NativeCollection {
             .transpose()
             .map_err(to_py)?;
         let page = py.detach(|| c.scan(&options, cursor)).map_err(to_py)?;
-        let docs = docs_to_py(py, &self.schema, &page.docs)?;
+        let docs = docs_to_py(py, &c.schema(), &page.docs)?;
         Ok((docs, page.next.map(|n| n.to_token())))
     }
 
@@ -748,7 +844,7 @@ impl NativeCollection {
             reranker,
         )?;
         let docs = py.detach(|| c.query(&q)).map_err(to_py)?;
-        docs_to_py(py, &self.schema, &docs)
+        docs_to_py(py, &c.schema(), &docs)
     }
 
     /// Returns `[(group_value, [doc tuples])]`.
@@ -782,9 +878,10 @@ impl NativeCollection {
             topk_per_group,
         };
         let groups = py.detach(|| c.group_by_query(&q, &group)).map_err(to_py)?;
+        let schema = c.schema();
         groups
             .iter()
-            .map(|g| Ok((g.value.clone(), docs_to_py(py, &self.schema, &g.docs)?)))
+            .map(|g| Ok((g.value.clone(), docs_to_py(py, &schema, &g.docs)?)))
             .collect()
     }
 
@@ -853,7 +950,7 @@ impl NativeCollection {
         d.set_item("manifest_version", s.manifest_version)?;
         let stored = (s.doc_count + s.deleted).max(1) as f64;
         let completeness = PyDict::new(py);
-        for v in &self.schema.vectors {
+        for v in &c.schema().vectors {
             let frac = match s.graphs.iter().find(|g| g.field == v.name) {
                 Some(g) => (g.rows_covered as f64 / stored).min(1.0),
                 None => 1.0,

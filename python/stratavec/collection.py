@@ -9,7 +9,17 @@ from typing import Any, Iterator, Optional, Union, overload
 
 from . import _native
 from .doc import Doc, GroupByQuery, GroupResult, Query, ReRanker, RrfReRanker, WeightedReRanker
-from .param import CollectionOption, HnswIndexParam, HnswQueryParam, OptimizeOption
+from .param import (
+    AddColumnOption,
+    AlterColumnOption,
+    CollectionOption,
+    FlatIndexParam,
+    HnswIndexParam,
+    HnswQueryParam,
+    IndexOption,
+    InvertIndexParam,
+    OptimizeOption,
+)
 from .schema import CollectionSchema, CollectionStats, FieldSchema
 from .typing import Status, StatusCode
 
@@ -21,6 +31,16 @@ _OK = Status.OK()
 def _require_positive_integer(value: Any, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive integer")
+
+
+def _check_option(option: Any, cls: type) -> None:
+    if option is not None and not isinstance(option, cls):
+        raise TypeError(f"option must be a {cls.__name__}, got {type(option).__name__}")
+
+
+def _check_str(value: Any, what: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, got {type(value).__name__}")
 
 
 def _from_tuples(tuples: list) -> list:
@@ -334,29 +354,154 @@ class Collection:
                                    include_vector=query.include_vector,
                                    output_fields=query.output_fields)
 
-    # ---- what stratavec does not have ------------------------------------------------------
-    def create_index(self, field_name: str, index_param: Any, option: Any = None) -> None:
-        """Not supported: indexes are declared in the schema at create."""
-        raise NotImplementedError("create_index (index DDL) is not supported by stratavec; "
-                                  "declare indexes in the schema")
+    # ---- schema and index changes (DDL) ----------------------------------------------------
+    # Each change is committed atomically (after a crash the collection has the old or the new
+    # schema); writes wait while it runs, reads do not.
+
+    def _refresh_schema(self) -> None:
+        self._schema = CollectionSchema._from_spec(self._obj.schema())
+
+    def create_index(
+        self,
+        field_name: str,
+        index_param: Union[HnswIndexParam, FlatIndexParam, InvertIndexParam],
+        option: Optional[IndexOption] = None,
+    ) -> None:
+        """Create an index: ``InvertIndexParam`` on a scalar field (bool, integer, string),
+        ``HnswIndexParam`` or ``FlatIndexParam`` on a vector field (graphs are built for every
+        stored document before it returns). Asking for the index the field has is a no-op.
+
+        A vector field keeps its metric: ``index_param.metric_type`` must be the field's (zvec
+        switches the metric; stratavec stores cosine vectors normalised, so it cannot)."""
+        self._check()
+        _check_str(field_name, "field_name")
+        _check_option(option, IndexOption)
+        if self._schema.field(field_name) is None and self._schema.vector(field_name) is None:
+            raise KeyError(f"field[{field_name}] not found in schema")
+        vs = self._schema.vector(field_name)
+        if isinstance(index_param, InvertIndexParam):
+            self._obj.create_index(field_name, "INVERT", None)
+        elif isinstance(index_param, (HnswIndexParam, FlatIndexParam)):
+            if vs is not None and index_param.metric_type != vs.index_param.metric_type:
+                raise NotImplementedError(
+                    f"changing the metric of vector field[{field_name}] "
+                    f"({vs.index_param.metric_type.name} to {index_param.metric_type.name}) is "
+                    "not supported by stratavec; pass the field's metric_type"
+                )
+            if isinstance(index_param, HnswIndexParam):
+                hnsw = (index_param.m, index_param.ef_construction)
+                self._obj.create_index(field_name, "HNSW", hnsw)
+            else:
+                self._obj.create_index(field_name, "FLAT", None)
+        else:
+            raise TypeError(
+                "index_param must be a HnswIndexParam, FlatIndexParam or InvertIndexParam, got "
+                f"{type(index_param).__name__}"
+            )
+        self._refresh_schema()
 
     def drop_index(self, field_name: str) -> None:
-        """Not supported: indexes are declared in the schema at create."""
-        raise NotImplementedError("drop_index (index DDL) is not supported by stratavec")
+        """Drop a field's index: a scalar field loses its inverted index; a vector field goes
+        back to FLAT (exact) search **keeping its metric** (zvec 0.8.0 resets it to IP). A
+        field without an index: no-op."""
+        self._check()
+        _check_str(field_name, "field_name")
+        if self._schema.field(field_name) is None and self._schema.vector(field_name) is None:
+            raise KeyError(f"field[{field_name}] not found in schema")
+        self._obj.drop_index(field_name)
+        self._refresh_schema()
 
-    def add_column(self, field_schema: FieldSchema, expression: str = "", option: Any = None) -> None:
-        """Not supported (column DDL)."""
-        raise NotImplementedError("add_column (column DDL) is not supported by stratavec")
+    def add_column(
+        self,
+        field_schema: FieldSchema,
+        expression: str = "",
+        option: Optional[AddColumnOption] = None,
+    ) -> None:
+        """Add a numeric column (INT32, INT64, UINT32, UINT64, FLOAT, DOUBLE).
 
-    def drop_column(self, field_name: str) -> None:
-        """Not supported (column DDL)."""
-        raise NotImplementedError("drop_column (column DDL) is not supported by stratavec")
+        Existing documents get ``expression``'s value, computed from their own columns:
+        numbers, numeric fields, ``+ - * / %``, unary minus and parentheses (``"n * 2"``,
+        ``"a + b / 2"``, ``"5"``); integer arithmetic when both operands are integers, NULL
+        where an operand is NULL. ``""``: NULL (the field must then be nullable).
 
-    def alter_column(self, old_name: str, new_name: Optional[str] = None,
-                     field_schema: Optional[FieldSchema] = None, option: Any = None) -> None:
-        """Not supported (column DDL)."""
-        raise NotImplementedError("alter_column (column DDL) is not supported by stratavec")
+        Raises ``ValueError`` for an invalid field or expression (an integer field takes only
+        an integer expression) and ``RuntimeError`` when a stored document has no value
+        (division by zero, overflow, out of the field's range, NULL for a non-nullable field;
+        zvec wraps overflows and truncates floats): the collection is then unchanged."""
+        self._check()
+        if not isinstance(field_schema, FieldSchema):
+            raise TypeError(
+                f"field_schema must be a FieldSchema, got {type(field_schema).__name__}")
+        _check_str(expression, "expression")
+        _check_option(option, AddColumnOption)
+        self._obj.add_column(field_schema._spec(), expression or None)
+        self._refresh_schema()
 
+    def drop_column(self, field_name: str, option: Any = None) -> None:
+        """Drop a scalar column and its index (any scalar type; zvec: numeric only). Vector
+        fields cannot be dropped."""
+        self._check()
+        _check_str(field_name, "field_name")
+        self._obj.drop_column(field_name)
+        self._refresh_schema()
+
+    def alter_column(
+        self,
+        old_name: str,
+        new_name: Optional[str] = None,
+        field_schema: Optional[FieldSchema] = None,
+        option: Optional[AlterColumnOption] = None,
+    ) -> None:
+        """Rename a column (``new_name``) or redefine it (``field_schema``: its name, type and
+        index; not both at once).
+
+        A type changes only where no value can be lost (INT32 to INT64 or DOUBLE, UINT32 to
+        UINT64, INT64 or DOUBLE, FLOAT to DOUBLE), and only for numeric columns. A nullable
+        field cannot become non-nullable (``ValueError``); making a field nullable is not
+        supported (``NotImplementedError``). Renames work for any scalar column."""
+        self._check()
+        _check_str(old_name, "old_name")
+        if new_name is not None and not isinstance(new_name, str):
+            raise TypeError("Invalid schema: new column name must be str")
+        if field_schema is not None and not isinstance(field_schema, FieldSchema):
+            raise TypeError("Invalid schema: field_schema must be a FieldSchema")
+        _check_option(option, AlterColumnOption)
+        if new_name and field_schema is not None:
+            raise ValueError("Invalid schema: cannot specify both rename and new column schema")
+        if field_schema is None:
+            if not new_name:
+                raise ValueError("Invalid schema: field schema must not be null")
+            self._obj.alter_column(old_name, new_name, None)
+            self._refresh_schema()
+            return
+        current = self._schema.field(old_name)
+        if current is None:
+            # Unknown or a vector field: the engine refuses it with zvec's message.
+            self._obj.alter_column(old_name, field_schema.name, field_schema.data_type.name)
+            self._refresh_schema()
+            return
+        if current.nullable and not field_schema.nullable:
+            raise ValueError("Invalid schema: cannot make a nullable field non-nullable")
+        if field_schema.nullable and not current.nullable:
+            raise NotImplementedError(
+                f"making field[{old_name}] nullable is not supported by stratavec")
+        name = field_schema.name
+        try:
+            if name != old_name or field_schema.data_type != current.data_type:
+                new_type = (field_schema.data_type.name
+                            if field_schema.data_type != current.data_type else None)
+                self._obj.alter_column(old_name, name if name != old_name else None, new_type)
+            # The definition includes the index (as in zvec): one present is built, one left
+            # out dropped, as a second change after the first.
+            if (field_schema.index_param is None) != (current.index_param is None):
+                if field_schema.index_param is None:
+                    self._obj.drop_index(name)
+                else:
+                    self._obj.create_index(name, "INVERT", None)
+        finally:
+            self._refresh_schema()
+
+    # ---- reads, continued ----------------------------------------------------------------
     def iter_docs(self, *, output_fields: Optional[list[str]] = None,
                   include_vector: bool = True, filter: Optional[str] = None,
                   batch_size: int = 1000) -> Iterator[Doc]:
@@ -379,6 +524,7 @@ class Collection:
         self._check()
         return self._obj.count(filter)
 
+    # ---- what stratavec does not have ------------------------------------------------------
     def query_internal_ids(self, *args: Any, **kwargs: Any) -> Any:
         """Not supported: stratavec has no stable internal ids."""
         raise NotImplementedError("query_internal_ids is not supported by stratavec")

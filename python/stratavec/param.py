@@ -1,8 +1,8 @@
 """Index, query and collection parameters with zvec's names, argument names and defaults.
 
 Parameters of features stratavec does not have (IVF, RaBitQ, Vamana, DiskANN, full-text
-search, quantization, column DDL options) exist so that code naming them imports, but
-constructing them raises ``NotImplementedError`` naming the feature.
+search, quantization) exist so that code naming them imports, but constructing them raises
+``NotImplementedError`` naming the feature.
 """
 
 from __future__ import annotations
@@ -240,6 +240,31 @@ class OptimizeOption:
         self.concurrency = int(concurrency)
 
 
+class _Concurrency:
+    """``concurrency`` (threads; 0 = automatic) is accepted for compatibility: stratavec sizes
+    its own pools."""
+
+    def __init__(self, concurrency: int = 0) -> None:
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool):
+            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+        self.concurrency = concurrency
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(concurrency={self.concurrency})"
+
+
+class IndexOption(_Concurrency):
+    """Options of ``Collection.create_index``: ``concurrency`` (accepted, no effect)."""
+
+
+class AddColumnOption(_Concurrency):
+    """Options of ``Collection.add_column``: ``concurrency`` (accepted, no effect)."""
+
+
+class AlterColumnOption(_Concurrency):
+    """Options of ``Collection.alter_column``: ``concurrency`` (accepted, no effect)."""
+
+
 class _Unsupported:
     _feature = "this feature"
 
@@ -263,6 +288,3 @@ DiskAnnIndexParam = _unsupported("DiskAnnIndexParam", "the DISKANN index")
 DiskAnnQueryParam = _unsupported("DiskAnnQueryParam", "the DISKANN index")
 FtsIndexParam = _unsupported("FtsIndexParam", "full-text search (FTS index)")
 FtsQueryParam = _unsupported("FtsQueryParam", "full-text search")
-IndexOption = _unsupported("IndexOption", "create_index (index DDL)")
-AddColumnOption = _unsupported("AddColumnOption", "add_column (column DDL)")
-AlterColumnOption = _unsupported("AlterColumnOption", "alter_column (column DDL)")
