@@ -1,12 +1,14 @@
 //! Every file operation the engine performs, behind one small trait.
 //!
 //! The engine never calls `std::fs` directly: it goes through a [`Storage`], so that tests can
-//! swap in [`SimStorage`], which models what survives a power loss (only what was made durable
-//! by [`StorageFile::sync`] and [`Storage::sync_dir`]) and injects I/O errors at chosen points.
+//! swap in `SimStorage` (feature `sim`), which models what survives a power loss (only what
+//! was made durable by [`StorageFile::sync`] and [`Storage::sync_dir`]) and injects I/O errors
+//! at chosen points.
 
 mod atomic;
 pub mod envelope;
 mod mapped;
+#[cfg(feature = "sim")]
 mod sim;
 mod std_fs;
 
@@ -18,6 +20,7 @@ use crate::error::Result;
 
 pub use atomic::atomic_write;
 pub use mapped::Mapped;
+#[cfg(feature = "sim")]
 pub use sim::{Counts, Fault, FaultKind, FaultOp, SimStorage};
 pub use std_fs::StdStorage;
 
