@@ -288,8 +288,9 @@ pub enum Error {
     },
 
     /// The expression of `add_column` has no value the new field can take for a stored
-    /// document: integer overflow, division by zero, a result out of the field's range, or
-    /// NULL (an operand is NULL) for a non-nullable field. The change is refused before
+    /// document: division by zero, a result out of the field's range (integer arithmetic runs
+    /// in 128 bits, so only the final value or a 128-bit overflow is refused), or NULL (an
+    /// operand is NULL) for a non-nullable field. The change is refused before
     /// anything is written; the schema and every document are as they were.
     #[error("evaluate expression failed:{reason} for field[{field}] of doc[{pk}]")]
     ExpressionFailed {

@@ -761,11 +761,16 @@ fn an_expression_reaches_unflushed_rows_and_skips_deleted_ones() {
     c.insert(&[doc(20).set("n", 0i64)]).unwrap();
     c.delete(&["k020"]).unwrap();
     assert_eq!(c.stats().segments, 0);
-    c.add_column(
-        FieldSchema::new("inv", DataType::Double).nullable(),
-        expr("1000 / n"),
-    )
-    .unwrap_err();
+    let refused = c
+        .add_column(
+            FieldSchema::new("inv", DataType::Double).nullable(),
+            expr("1000 / n"),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ExpressionFailed { pk, .. } if pk == "k000"),
+        "{refused:?}"
+    );
     // `k000` has n = 0: refused, nothing changed.
     c.delete(&["k000"]).unwrap();
     c.add_column(FieldSchema::new("inv", DataType::Int64), expr("1000 / n"))
@@ -913,4 +918,43 @@ fn refused_expressions_leave_the_collection_unchanged() {
     verify_clean(&path);
     let c = open(&path);
     before(&c);
+}
+
+/// An automatic rotation queues the full writing segment's persist and returns; an
+/// `add_column` right after it (nothing written since) must check those rows too, and refuse
+/// the change without poisoning the collection.
+#[test]
+fn an_expression_is_checked_on_rows_whose_persist_is_still_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CollectionOptions::default()
+        .max_docs_per_segment(50)
+        .merge_policy(None);
+    let c = Collection::create(
+        dir.path().join("c"),
+        schema(Metric::L2, IndexKind::Flat),
+        options,
+    )
+    .unwrap();
+    // The 50th document fills the segment: its rotation is queued with k000 (n = 0) in it.
+    c.insert(&(0..50).map(doc).collect::<Vec<_>>()).unwrap();
+    let refused = c
+        .add_column(
+            FieldSchema::new("inv", DataType::Int64).nullable(),
+            expr("1000 / n"),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ExpressionFailed { pk, .. } if pk == "k000"),
+        "{refused:?}"
+    );
+    assert!(c.schema().field_index("inv").is_none());
+    // Not poisoned: writes and the next change go on.
+    c.insert(&[doc(50)]).unwrap();
+    c.delete(&["k000"]).unwrap();
+    c.add_column(
+        FieldSchema::new("inv", DataType::Int64).nullable(),
+        expr("1000 / n"),
+    )
+    .unwrap();
+    assert_eq!(field(&c, "k004", "inv"), Some(Value::Int64(250)));
 }

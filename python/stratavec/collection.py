@@ -28,6 +28,10 @@ __all__ = ["Collection", "create_and_open", "open"]
 _OK = Status.OK()
 
 
+# The scalar types an inverted index can be built on (the engine's rule).
+_INVERTIBLE = frozenset({"BOOL", "INT32", "INT64", "UINT32", "UINT64", "STRING"})
+
+
 def _require_positive_integer(value: Any, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive integer")
@@ -485,6 +489,17 @@ class Collection:
         if field_schema.nullable and not current.nullable:
             raise NotImplementedError(
                 f"making field[{old_name}] nullable is not supported by stratavec")
+        # The definition may take two engine changes (type or name, then index): refuse up
+        # front what the second would refuse, so that a refusal leaves the field as it was.
+        index = field_schema.index_param
+        if index is not None:
+            if not isinstance(index, InvertIndexParam):
+                raise ValueError(f"Invalid schema: scalar field[{field_schema.name}] does not "
+                                 "support vector index params")
+            if field_schema.data_type.name not in _INVERTIBLE:
+                raise ValueError(f"Invalid schema: field[{field_schema.name}]: an inverted index "
+                                 "needs a bool, integer or string field, not "
+                                 f"{field_schema.data_type.name}")
         name = field_schema.name
         try:
             if name != old_name or field_schema.data_type != current.data_type:

@@ -171,6 +171,14 @@ def test_alter_column(filled, path):
         c.alter_column("n", 5)
     with pytest.raises(TypeError, match="field_schema must be a FieldSchema"):
         c.alter_column("n", field_schema="x")
+    # A definition whose index the new type cannot take is refused whole: nothing changes.
+    with pytest.raises(ValueError, match="inverted index needs"):
+        c.alter_column("small", field_schema=zvec.FieldSchema(
+            "small2", T.DOUBLE, index_param=zvec.InvertIndexParam()))
+    with pytest.raises(ValueError, match="does not support vector index params"):
+        c.alter_column("small", field_schema=zvec.FieldSchema(
+            "small2", T.DOUBLE, index_param=zvec.HnswIndexParam()))
+    assert c.schema.field("small2") is None
     expected = ["n", "label", "f", "tags", "small"]
     assert names(c) == expected
     c.close()

@@ -507,9 +507,9 @@ impl Collection {
     /// type, an expression that does not parse or computes a float for an integer field
     /// ([`Error::InvalidExpression`]) or names an unknown ([`Error::UnknownField`]) or
     /// non-numeric ([`Error::NotNumericField`]) field, a read-only handle
-    /// ([`Error::ReadOnly`]). An expression with no value for some live document — integer
-    /// overflow, division by zero, a result out of the field's range, NULL for a non-nullable
-    /// field — is [`Error::ExpressionFailed`] naming the document, and the collection is left
+    /// ([`Error::ReadOnly`]). An expression with no value for some live document — division
+    /// by zero, a result out of the field's range (integer steps are exact up to 128 bits),
+    /// NULL for a non-nullable field — is [`Error::ExpressionFailed`] naming the document, and the collection is left
     /// as it was (its writing segment sealed, as `flush` does). zvec wraps overflows and
     /// truncates floats into integer fields; stratavec refuses both.
     ///
@@ -622,6 +622,10 @@ impl Collection {
         let (tx, rx) = background::reply();
         if inner.rotate(&mut w, Some(tx))? {
             rx.recv().map_err(|_| Error::Closed)??;
+        } else {
+            // Nothing written since an automatic rotation, whose persist may still be queued:
+            // wait for it, or its rows would be checked by nobody and fail in the worker.
+            inner.barrier()?;
         }
         // After the seal, so that the rows that were in the writing segment are checked too.
         if plan.evaluates() {

@@ -233,7 +233,7 @@ enum Command {
         /// Arithmetic over existing numeric columns that gives each existing document its
         /// value (zvec's add_column expression), e.g. 'n * 2' or 'price / 100.0': numbers,
         /// fields, + - * / %, unary minus, parentheses. NULL where an operand is NULL.
-        #[arg(long, value_name = "EXPR")]
+        #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
         expression: Option<String>,
         /// Keep an inverted index on it (integer types).
         #[arg(long)]
