@@ -125,7 +125,11 @@ struct Pass {
     latencies_ms: Vec<f64>,
 }
 
-/// Runs every query once on `threads` threads (thread t takes queries t, t+T, ...).
+/// The shortest timed pass of `bench search`.
+const MIN_PASS: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs every query `repeat` times on `threads` threads (thread t takes queries t, t+T, ...).
+#[allow(clippy::too_many_arguments)]
 fn pass(
     coll: &Collection,
     queries: &[Vec<f32>],
@@ -134,6 +138,7 @@ fn pass(
     ef: usize,
     filter: Option<&str>,
     threads: usize,
+    repeat: usize,
 ) -> Res<Pass> {
     let started = Instant::now();
     let results = std::thread::scope(|s| {
@@ -144,7 +149,8 @@ fn pass(
                     let mut lat = Vec::new();
                     let options = SearchOptions::new().topk(topk).ef(ef);
                     let mut pks: Vec<String> = Vec::with_capacity(topk);
-                    for i in (t..queries.len()).step_by(threads) {
+                    let n = queries.len();
+                    for i in (t..n * repeat).step_by(threads).map(|i| i % n) {
                         pks.clear();
                         let t0 = Instant::now();
                         match filter {
@@ -189,9 +195,10 @@ fn pass(
         recall += rc;
         latencies_ms.extend(lat);
     }
+    let answered = (queries.len() * repeat).max(1) as f64;
     Ok(Pass {
-        recall: recall / queries.len().max(1) as f64,
-        qps: queries.len() as f64 / secs,
+        recall: recall / answered,
+        qps: answered / secs,
         latencies_ms,
     })
 }
@@ -379,18 +386,23 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
         (c.ef.len() * c.runs) as u64,
         "{bar:40} {pos}/{len} passes  {msg}",
     );
-    // One untimed pass warms caches and mapped pages, so the first ef is not penalised.
-    pass(
-        &coll,
-        &queries,
-        &truth,
-        c.topk,
-        c.ef[0],
-        filter.as_deref(),
-        c.threads,
-    )?;
     for &ef in &c.ef {
         pb.set_message(format!("ef {ef}"));
+        // One untimed pass per ef warms caches and mapped pages, and sizes the timed passes:
+        // the query set repeated until a pass lasts MIN_PASS, so that a scheduler hiccup on
+        // this shared host weighs little against it (500 queries at ef 16 last ~20 ms).
+        let warm = pass(
+            &coll,
+            &queries,
+            &truth,
+            c.topk,
+            ef,
+            filter.as_deref(),
+            c.threads,
+            1,
+        )?;
+        let warm_s = queries.len() as f64 / warm.qps.max(1e-9);
+        let repeat = (MIN_PASS.as_secs_f64() / warm_s).ceil().clamp(1.0, 1000.0) as usize;
         let mut qps = Vec::new();
         let mut lat = Vec::new();
         let mut recall = 0.0;
@@ -403,6 +415,7 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
                 ef,
                 filter.as_deref(),
                 c.threads,
+                repeat,
             )?;
             qps.push(p.qps);
             lat.extend(p.latencies_ms);
@@ -421,7 +434,7 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
                     "ef": ef, "recall": round(recall, 4), "qps": round(qps, 1),
                     "p50_ms": round(p50, 4), "p99_ms": round(p99, 4),
                     "threads": c.threads, "qps_min": round(lo, 1), "qps_max": round(hi, 1),
-                    "passes": c.runs,
+                    "passes": c.runs, "queries_per_pass": queries.len() * repeat,
                 }))
             } else {
                 out.line(&format!(
