@@ -958,3 +958,28 @@ fn an_expression_is_checked_on_rows_whose_persist_is_still_queued() {
     .unwrap();
     assert_eq!(field(&c, "k004", "inv"), Some(Value::Int64(250)));
 }
+
+/// An integer result beyond every 64-bit integer still fits a double column (as `n * 1.0`
+/// would), and is refused by an integer one.
+#[test]
+fn a_large_integer_result_fills_a_double_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = filled(
+        &dir.path().join("c"),
+        schema(Metric::L2, IndexKind::Flat),
+        10,
+    );
+    let big = "n * 9223372036854775807 * 4";
+    let refused = c
+        .add_column(FieldSchema::new("i", DataType::Int64).nullable(), expr(big))
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ExpressionFailed { .. }),
+        "{refused:?}"
+    );
+    c.add_column(FieldSchema::new("d", DataType::Double), expr(big))
+        .unwrap();
+    let want = 3.0 * 9_223_372_036_854_775_807f64 * 4.0;
+    assert_eq!(field(&c, "k003", "d"), Some(Value::Double(want)));
+    assert_eq!(field(&c, "k000", "d"), Some(Value::Double(0.0)));
+}

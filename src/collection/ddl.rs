@@ -367,8 +367,20 @@ impl Plan {
         // By old schema position; positions the expression does not read stay empty.
         let mut columns: Vec<&[Value]> = vec![&[]; self.base.fields.len()];
         for &f in expr.fields() {
-            if let Some(slot) = columns.get_mut(f) {
-                *slot = rows.column(f)?;
+            let column = rows.column(f)?;
+            match columns.get_mut(f) {
+                Some(slot) if column.len() == rows.len() => *slot = column,
+                // Compiled against `base` and read from its rows: anything else is a bug, and
+                // a silent NULL would store a wrong value.
+                _ => {
+                    return Err(Error::InvariantViolated {
+                        reason: format!(
+                            "the expression of field[{}] reads field {f}, which the rows do not \
+                             hold in full",
+                            field.name
+                        ),
+                    })
+                }
             }
         }
         let placeholder = match field.nullable {
@@ -439,7 +451,8 @@ impl Plan {
     }
 }
 
-/// Read where a column is missing: never, as the expression reads only old fields.
+/// What a position the expression does not read holds (`computed` loads every position it
+/// reads); also the row of a constant expression, which reads none.
 static NULL: Value = Value::Null;
 
 /// A value of `ty` for rows no reader sees.
@@ -456,6 +469,10 @@ fn zero(ty: DataType) -> Value {
 
 /// A computed number in the field's type, or why it does not fit.
 fn to_field(n: Number, ty: DataType) -> std::result::Result<Value, String> {
+    // A float column holds any integer result, if not exactly: as `n * 1.0` would.
+    if let (Number::Int(i), DataType::Float | DataType::Double) = (n, ty) {
+        return coerce(Value::Double(i as f64), ty);
+    }
     let value = n.to_value().ok_or_else(|| match n {
         Number::Int(i) => format!("value {i} is out of range for {ty}"),
         Number::Float(f) => format!("value {f} is out of range for {ty}"),
