@@ -534,10 +534,11 @@ impl<'a> Builder<'a> {
     /// cheaper): the heuristic alone spreads links and lifts recall where it is ≥ 0.95, but
     /// thins the lists and loses at small ef; dropping the farthest row (hnsw_rs) keeps dense
     /// lists that miss whole directions on wider vectors. Measured, recall@10 on GloVe-100
-    /// 100k at ef 128: dropping 0.947, heuristic 0.958, topped up 0.961; on the 10k GloVe-50
+    /// 100k at ef 128: dropping 0.944, heuristic 0.958, topped up 0.958; on the 10k GloVe-50
     /// fixture at ef 32: 0.945 / 0.934 / 0.942. Topping up to the full capacity found a little
-    /// more but re-selects on every later link and cost 40-60 % of the build; three quarters
-    /// leaves room for several links before the next re-selection (≈ +10 %). A full
+    /// more (0.961, 0.945) but re-selects on every later link and cost 40-60 % of the build;
+    /// three quarters leaves room for several links before the next re-selection (≈ +10 %,
+    /// and GloVe-50 at ef 64 gains ≈ 0.002). A full
     /// inner-product list drops its farthest row: inner product is not a metric, and the
     /// heuristic's triangle argument does not hold there.
     fn link_back(&self, row: u32, q: u32, d: f32, layer: usize, hood: &mut Vec<(f32, u32)>) {
