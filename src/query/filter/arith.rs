@@ -24,7 +24,7 @@ use sqlparser::dialect::Dialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
-use super::parse::Source;
+use super::parse::{split_location, Source};
 use crate::doc::Value;
 use crate::error::{Error, FieldUsage, Result};
 use crate::schema::{CollectionSchema, DataType};
@@ -312,22 +312,6 @@ fn check_tokens(
         }
     }
     Ok(())
-}
-
-/// Splits `"... at Line: 1, Column: 7"` into the message and the location.
-fn split_location(message: &str) -> (&str, Option<Location>) {
-    let parsed = message.rsplit_once(" at Line: ").and_then(|(m, rest)| {
-        let (line, column) = rest.split_once(", Column: ")?;
-        let loc = Location {
-            line: line.trim().parse().ok()?,
-            column: column.trim().parse().ok()?,
-        };
-        Some((m, loc))
-    });
-    match parsed {
-        Some((m, loc)) => (m, Some(loc)),
-        None => (message, None),
-    }
 }
 
 struct Compiler<'a, E> {

@@ -290,8 +290,8 @@ fn parser_error(source: &Source<'_>, e: ParserError) -> Error {
     }
 }
 
-/// Splits `"... at Line: 1, Column: 7"` into the message and the location.
-fn split_location(message: &str) -> (&str, Option<Location>) {
+/// Splits `"... at Line: 1, Column: 7"` (sqlparser's errors) into the message and the location.
+pub(super) fn split_location(message: &str) -> (&str, Option<Location>) {
     let parsed = message.rsplit_once(" at Line: ").and_then(|(m, rest)| {
         let (line, column) = rest.split_once(", Column: ")?;
         let loc = Location {
