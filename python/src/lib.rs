@@ -426,16 +426,20 @@ fn doc_to_py<'py>(
     schema: &CollectionSchema,
     doc: &Doc,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    // In schema order, then whatever the document holds beyond `schema`: a schema change
+    // between the read and this call must not drop a field from the answer.
     let fields = PyDict::new(py);
-    for f in &schema.fields {
-        if let Some(v) = doc.fields.get(&f.name) {
-            fields.set_item(&f.name, value_to_py(py, v)?)?;
+    let field_order = schema.fields.iter().map(|f| f.name.as_str());
+    for name in field_order.chain(doc.fields.keys().map(String::as_str)) {
+        if let (Some(v), false) = (doc.fields.get(name), fields.contains(name)?) {
+            fields.set_item(name, value_to_py(py, v)?)?;
         }
     }
     let vectors = PyDict::new(py);
-    for vs in &schema.vectors {
-        if let Some(v) = doc.vectors.get(&vs.name) {
-            vectors.set_item(&vs.name, PyList::new(py, v.iter().map(|x| *x as f64))?)?;
+    let vector_order = schema.vectors.iter().map(|v| v.name.as_str());
+    for name in vector_order.chain(doc.vectors.keys().map(String::as_str)) {
+        if let (Some(v), false) = (doc.vectors.get(name), vectors.contains(name)?) {
+            vectors.set_item(name, PyList::new(py, v.iter().map(|x| *x as f64))?)?;
         }
     }
     PyTuple::new(
