@@ -386,12 +386,8 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
         (c.ef.len() * c.runs) as u64,
         "{bar:40} {pos}/{len} passes  {msg}",
     );
-    for &ef in &c.ef {
-        pb.set_message(format!("ef {ef}"));
-        // One untimed pass per ef warms caches and mapped pages, and sizes the timed passes:
-        // the query set repeated until a pass lasts MIN_PASS, so that a scheduler hiccup on
-        // this shared host weighs little against it (500 queries at ef 16 last ~20 ms).
-        let warm = pass(
+    let run = |ef, repeat| {
+        pass(
             &coll,
             &queries,
             &truth,
@@ -399,24 +395,22 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
             ef,
             filter.as_deref(),
             c.threads,
-            1,
-        )?;
+            repeat,
+        )
+    };
+    for &ef in &c.ef {
+        pb.set_message(format!("ef {ef}"));
+        // One untimed pass per ef warms caches and mapped pages, and sizes the timed passes:
+        // the query set repeated until a pass lasts MIN_PASS, so that a scheduler hiccup on
+        // this shared host weighs little against it (500 queries at ef 16 last ~20 ms).
+        let warm = run(ef, 1)?;
         let warm_s = queries.len() as f64 / warm.qps.max(1e-9);
         let repeat = (MIN_PASS.as_secs_f64() / warm_s).ceil().clamp(1.0, 1000.0) as usize;
         let mut qps = Vec::new();
         let mut lat = Vec::new();
         let mut recall = 0.0;
         for _ in 0..c.runs {
-            let p = pass(
-                &coll,
-                &queries,
-                &truth,
-                c.topk,
-                ef,
-                filter.as_deref(),
-                c.threads,
-                repeat,
-            )?;
+            let p = run(ef, repeat)?;
             qps.push(p.qps);
             lat.extend(p.latencies_ms);
             recall = p.recall;
