@@ -1,6 +1,7 @@
-//! Collections written by the first forward-store layout (`.fwd` version 1, one MessagePack
-//! payload decoded on open) stay readable: the fixture under `tests/fixtures/fwd_v1` was written
-//! by that code and is opened here, read, written to and merged into the current layout.
+//! Collections written by earlier forward-store layouts stay readable: `tests/fixtures/fwd_v1`
+//! (`.fwd` version 1, one MessagePack payload decoded on open) and `tests/fixtures/fwd_v2`
+//! (version 2, columns with one checksum per section) were written by that code and are opened
+//! here, read, written to and merged into the current layout.
 
 use std::path::{Path, PathBuf};
 
@@ -50,15 +51,20 @@ fn doc(i: usize) -> Doc {
     d
 }
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fwd_v1")
+fn fixture(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/fwd_v{version}"))
 }
 
-/// Writes the fixture: two persisted segments, deletions and an upsert among them.
+/// Writes the fixture of the layout this build writes: two persisted segments, deletions and
+/// an upsert among them (`STRATAVEC_FIXTURE_VERSION` names it; run once per layout).
 #[test]
-#[ignore = "writes tests/fixtures/fwd_v1 (run once, with the code of the old layout)"]
+#[ignore = "writes tests/fixtures/fwd_v<N> (run once, with the code of that layout)"]
 fn write_fixture() {
-    let path = fixture();
+    let version: u32 = std::env::var("STRATAVEC_FIXTURE_VERSION")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = fixture(version);
     let _ = std::fs::remove_dir_all(&path);
     let c = Collection::create(&path, schema(), CollectionOptions::default()).unwrap();
     let docs: Vec<Doc> = (0..ROWS / 2).map(doc).collect();
@@ -74,10 +80,10 @@ fn write_fixture() {
 }
 
 /// A copy of the fixture to open (opening takes a lock and may write files).
-fn copy() -> (tempfile::TempDir, PathBuf) {
+fn copy(version: u32) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("c");
-    copy_dir(&fixture(), &to);
+    copy_dir(&fixture(version), &to);
     (dir, to)
 }
 
@@ -135,9 +141,8 @@ fn check_all(c: &Collection) {
     assert_eq!(got_tagged, want_tagged);
 }
 
-#[test]
-fn a_collection_of_the_first_layout_opens_and_reads() {
-    let (_dir, path) = copy();
+fn opens_and_reads(version: u32) {
+    let (_dir, path) = copy(version);
     let c = Collection::open(&path, OpenOptions::default().read_only(true)).unwrap();
     check_all(&c);
     assert_eq!(
@@ -149,11 +154,11 @@ fn a_collection_of_the_first_layout_opens_and_reads() {
         c.fetch(&["pk-0010"]).unwrap()[0].fields.get("tags"),
         Some(&Value::StringArray(vec!["a".into(), "t3".into()]))
     );
+    assert!(c.fetch(&["pk-9999"]).unwrap().is_empty());
 }
 
-#[test]
-fn a_collection_of_the_first_layout_takes_writes_and_merges_into_the_current_one() {
-    let (_dir, path) = copy();
+fn takes_writes_and_merges(version: u32) {
+    let (_dir, path) = copy(version);
     let c = Collection::open(&path, OpenOptions::default()).unwrap();
     // Keys of the old segments are known: a duplicate insert is refused, an update lands.
     let st = c.insert(&[doc(5)]).unwrap();
@@ -168,4 +173,24 @@ fn a_collection_of_the_first_layout_takes_writes_and_merges_into_the_current_one
     c.close().unwrap();
     let c = Collection::open(&path, OpenOptions::default()).unwrap();
     check_all(&c);
+}
+
+#[test]
+fn a_collection_of_the_first_layout_opens_and_reads() {
+    opens_and_reads(1);
+}
+
+#[test]
+fn a_collection_of_the_first_layout_takes_writes_and_merges_into_the_current_one() {
+    takes_writes_and_merges(1);
+}
+
+#[test]
+fn a_collection_of_the_second_layout_opens_and_reads() {
+    opens_and_reads(2);
+}
+
+#[test]
+fn a_collection_of_the_second_layout_takes_writes_and_merges_into_the_current_one() {
+    takes_writes_and_merges(2);
 }
