@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::collection::fuzz_manifest;
 use crate::index::frozen::FrozenGraph;
 use crate::schema::{CollectionSchema, Metric};
-use crate::segment::{columns, decode_block, rules, Batch, DeleteSet, ForwardFile, Rows};
+use crate::segment::{columns, decode_block, rules, Batch, DeleteSet, ForwardFile};
 use crate::storage::{envelope, Mapped};
 use crate::wal::{reader, WalRecord};
 
@@ -30,26 +30,32 @@ pub fn delete_file(bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A whole `.fwd` file of either layout, checked against `schema` completely (every section
-/// of a version-2 file, as `verify` does; an open checks them on first use).
+/// A whole `.fwd` file of any layout, checked against `schema`: first every row read in place
+/// (pk, doc id, values, vectors and a lookup of its pk, as a fetch reads them: only the chunks
+/// touched are checked), then every section completely, as `verify` does.
 pub fn forward_file(bytes: &[u8], schema: &CollectionSchema) -> Result<(), String> {
     let path = Path::new(PATH);
-    if columns::is_v2(bytes) {
+    if columns::is_columnar(bytes) {
         return ForwardFile::open(path, Mapped::from_bytes(bytes), schema)
             .and_then(|file| {
-                file.check_all(schema)?;
-                // A lookup of every stored pk finds its row.
-                let rows = Rows::of_file(&file)?;
-                for i in 0..rows.len() {
-                    let pk = rows.pk(i);
+                for row in 0..file.len() {
+                    let pk = file.pk(row)?;
+                    file.doc_id(row)?;
+                    for f in 0..schema.fields.len() {
+                        file.value(f, row)?;
+                    }
+                    for v in 0..schema.vectors.len() {
+                        file.vector(v, row)?;
+                    }
+                    // A lookup of every stored pk finds its row.
                     if !file
-                        .rows_with_key(pk, crate::segment::key_hash(pk))?
-                        .contains(&i)
+                        .rows_with_key(&pk, crate::segment::key_hash(&pk))?
+                        .contains(&row)
                     {
                         return Err(crate::Error::corrupted(path, 0, "key not found"));
                     }
                 }
-                Ok(())
+                file.check_all(schema)
             })
             .map_err(|e| e.to_string());
     }
@@ -58,11 +64,13 @@ pub fn forward_file(bytes: &[u8], schema: &CollectionSchema) -> Result<(), Strin
         .map_err(|e| e.to_string())
 }
 
-/// Recomputes every checksum of a version-2 forward file (sections, table, header) where the
-/// table still locates the sections inside the file.
+/// Recomputes every checksum of a columnar forward file (version 3: each section's chunk
+/// checksums and their crc in the table; version 2: each section's crc; then the table and the
+/// header) where the table still locates the sections inside the file.
 pub fn reseal_forward(bytes: &mut [u8]) {
     const HEADER: usize = 64;
     const ENTRY: usize = 32;
+    const CHUNK: usize = 4096;
     if bytes.len() < HEADER {
         return;
     }
@@ -70,19 +78,33 @@ pub fn reseal_forward(bytes: &mut [u8]) {
     let long = |b: &[u8], at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&b[at..at + 8]);
-        u64::from_le_bytes(w)
+        usize::try_from(u64::from_le_bytes(w)).unwrap_or(usize::MAX)
     };
+    let chunked = word(bytes, 8) == 3;
     let sections = (word(bytes, 12) as usize).min(1024);
     let table_end = HEADER + sections * ENTRY;
     if table_end <= bytes.len() {
         for i in 0..sections {
             let e = HEADER + i * ENTRY;
             let (off, len) = (long(bytes, e + 8), long(bytes, e + 16));
-            let end = off.checked_add(len).filter(|&x| x <= bytes.len() as u64);
-            if let Some(end) = end {
-                let crc = crc32c::crc32c(&bytes[off as usize..end as usize]);
-                bytes[e + 24..e + 28].copy_from_slice(&crc.to_le_bytes());
-            }
+            let chunks = if chunked { len.div_ceil(CHUNK) } else { 0 };
+            let Some(end) = off.checked_add(len) else {
+                continue;
+            };
+            let Some(crcs_end) = end.checked_add(4 * chunks).filter(|&x| x <= bytes.len()) else {
+                continue;
+            };
+            let crc = if chunked {
+                for c in 0..chunks {
+                    let chunk = &bytes[off + c * CHUNK..end.min(off + (c + 1) * CHUNK)];
+                    let crc = crc32c::crc32c(chunk);
+                    bytes[end + 4 * c..end + 4 * c + 4].copy_from_slice(&crc.to_le_bytes());
+                }
+                crc32c::crc32c(&bytes[end..crcs_end])
+            } else {
+                crc32c::crc32c(&bytes[off..end])
+            };
+            bytes[e + 24..e + 28].copy_from_slice(&crc.to_le_bytes());
         }
         let crc = crc32c::crc32c(&bytes[HEADER..table_end]);
         bytes[40..44].copy_from_slice(&crc.to_le_bytes());

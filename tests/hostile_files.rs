@@ -251,7 +251,7 @@ fn replace_listed(dir: &Path, rel: &str, bytes: &[u8]) {
     });
 }
 
-/// Sections of the forward file (version 2), by position in its table.
+/// Sections of the forward file, by position in its table.
 const DOC_IDS: usize = 0;
 const PK_ENDS: usize = 1;
 const PK_BYTES: usize = 2;
@@ -976,6 +976,16 @@ fn forward_store_damage_in_every_section_is_reported() {
             "verify misses a bit flip in section {section}: {:?}",
             report.problems
         );
+        // A bit flip in the section's chunk checksums (right after its bytes).
+        let (_t, dir) = fresh();
+        let mut bytes = std::fs::read(dir.join(&rel)).unwrap();
+        bytes[off + len] ^= 0x01;
+        std::fs::write(dir.join(&rel), &bytes).unwrap();
+        assert_corrupted(
+            &format!("bit flip in the checksums of section {section}"),
+            exercise(&dir),
+            "0.fwd",
+        );
     }
     // Forged contents with every checksum recomputed: the structure checks catch them (or the
     // answers stay right).
@@ -1024,6 +1034,35 @@ fn forward_store_damage_in_every_section_is_reported() {
         replace_listed(&dir, &rel, &bytes[..cut]);
         assert_corrupted(&format!("cut at {cut}, listed"), exercise(&dir), "0.fwd");
     }
+}
+
+#[test]
+fn a_fetch_checks_only_the_chunks_it_reads() {
+    // A bit flip in the vector of row 500 (d500), checksums left alone: the vector section has
+    // one checksum per 4 KiB, and row 500's bytes lie in its fourth chunk.
+    let (_t, dir) = fresh();
+    let rel = fwd_rel(&dir);
+    let mut bytes = std::fs::read(dir.join(&rel)).unwrap();
+    let (off, _) = fwd_section(&bytes, VECTORS);
+    let at = off + 500 * 4 * DIM;
+    bytes[at] ^= 0x10;
+    std::fs::write(dir.join(&rel), &bytes).unwrap();
+    let intact = Collection::open(template(), OpenOptions::default().read_only(true)).unwrap();
+    let c = Collection::open(&dir, OpenOptions::default().read_only(true)).unwrap();
+    // A row in an intact chunk answers exactly as before the damage.
+    let got = c.fetch(&["d20", "d999"]).unwrap();
+    assert_eq!(got, intact.fetch(&["d20", "d999"]).unwrap());
+    // The damaged row is reported, at the start of its chunk.
+    match c.fetch(&["d500"]) {
+        Err(Error::Corrupted { path, offset, .. }) => {
+            assert!(path.ends_with(&rel), "{path:?}");
+            assert_eq!(offset, (off + (at - off) / 4096 * 4096) as u64);
+        }
+        other => panic!("fetch of the damaged row: {other:?}"),
+    }
+    // A search reads the whole column, and reports it too.
+    let search = c.search("v", &vector(3), &SearchOptions::new().topk(5).ef(2000));
+    assert!(matches!(search, Err(Error::Corrupted { .. })), "{search:?}");
 }
 
 /// Graph sections of a crafted file: (offset, length) of section `i`.

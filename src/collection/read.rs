@@ -37,8 +37,8 @@ impl Collection {
             if !seen.insert(pk) {
                 continue;
             }
-            if let Some((rows, i)) = st.live_row(pk, &st.schema)? {
-                out.push(rows.doc(&st.schema, i, &projection)?);
+            if let Some(row) = st.live_row(pk, &st.schema)? {
+                out.push(row.doc(&st.schema, &projection)?);
             }
         }
         Ok(out)
@@ -133,11 +133,10 @@ impl Collection {
         let vector: &[f32] = match &route.source {
             VectorSource::Vector(x) => x,
             VectorSource::ById(pk) => {
-                let (rows, i) = st
+                by_id = st
                     .live_row(pk, schema)?
-                    .ok_or_else(|| Error::DocNotFound { pk: pk.clone() })?;
-                let dim = schema.vectors[v].dimension;
-                by_id = rows.vectors(v)?[i * dim..(i + 1) * dim].to_vec();
+                    .ok_or_else(|| Error::DocNotFound { pk: pk.clone() })?
+                    .vector(v, schema.vectors[v].dimension)?;
                 &by_id
             }
         };

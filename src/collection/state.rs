@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::query::plan::{Graph, Part};
 use crate::schema::{CollectionSchema, VectorSchema};
 use crate::segment::{
-    ApplyError, Batch, DeleteSet, Elsewhere, IdTracker, Rows, SealedSegment, Segment,
+    ApplyError, Batch, DeleteSet, Elsewhere, IdTracker, LiveRow, Rows, SealedSegment, Segment,
 };
 use crate::wal::Op;
 
@@ -94,50 +94,30 @@ impl State {
         }
     }
 
-    /// The segment rows and position of `pk`'s live row.
-    pub(crate) fn live_row(
-        &self,
+    /// `pk`'s live row.
+    pub(crate) fn live_row<'a>(
+        &'a self,
         pk: &str,
-        schema: &CollectionSchema,
-    ) -> Result<Option<(Rows<'_>, usize)>> {
+        schema: &'a CollectionSchema,
+    ) -> Result<Option<LiveRow<'a>>> {
         let deleted = &self.ids.deleted;
-        let elsewhere = self.elsewhere(schema).live_doc(pk, deleted)?;
-        if let Some(id) = self.writing.live_doc(pk, deleted) {
-            if let Some(other) = elsewhere {
-                let path = self
-                    .sealed
-                    .last()
-                    .map_or_else(Default::default, |s| s.forward.path().to_path_buf());
-                return Err(Error::corrupted(
-                    path,
-                    0,
-                    format!("pk {pk:?} is live in doc ids {id} and {other}"),
-                ));
-            }
-            let rows = Rows::of_block(&self.writing.rows);
-            return Ok(rows.find(id).map(|i| (rows, i)));
-        }
-        let Some(id) = elsewhere else {
-            return Ok(None);
+        let elsewhere = self.elsewhere(schema).live(pk, deleted)?;
+        let Some(id) = self.writing.live_doc(pk, deleted) else {
+            return Ok(elsewhere.map(|(row, _)| row));
         };
-        // Only the segments whose doc-id range holds it are read.
-        for s in &self.sealed {
-            if s.forward
-                .doc_id_range()
-                .is_some_and(|(lo, hi)| lo <= id && id <= hi)
-            {
-                let rows = s.rows()?;
-                if let Some(i) = rows.find(id) {
-                    return Ok(Some((rows, i)));
-                }
-            }
+        if let Some((_, other)) = elsewhere {
+            let path = self
+                .sealed
+                .last()
+                .map_or_else(Default::default, |s| s.forward.path().to_path_buf());
+            return Err(Error::corrupted(
+                path,
+                0,
+                format!("pk {pk:?} is live in doc ids {id} and {other}"),
+            ));
         }
-        let memory = self
-            .sealing
-            .iter()
-            .map(|s| Rows::of_block(&s.segment.rows))
-            .collect();
-        Ok(locate(memory, id))
+        let rows = Rows::of_block(&self.writing.rows);
+        Ok(rows.find(id).map(|i| LiveRow::Rows(rows, i)))
     }
 
     /// Applies the record `seq` to the writing segment and makes it visible.
@@ -190,11 +170,4 @@ impl State {
             Ok(n)
         })
     }
-}
-
-/// The rows among `rows` holding `doc_id`, and the row's position in them.
-pub(crate) fn locate(rows: Vec<Rows<'_>>, doc_id: u64) -> Option<(Rows<'_>, usize)> {
-    rows.into_iter()
-        .filter(|r| r.spans(doc_id))
-        .find_map(|r| r.find(doc_id).map(|i| (r, i)))
 }

@@ -1,19 +1,25 @@
-//! The forward-store file `<segment>/<block>.fwd`, version 2: columns used in place.
+//! The forward-store file `<segment>/<block>.fwd`, version 3: columns used in place.
 //!
 //! The file is memory-mapped on open and never decoded as a whole. Open reads the 64-byte
 //! header and the section table (both checksummed, and the manifest records the checksum of
-//! that prefix); every section carries its own crc32c, checked the first time the section is
-//! used, before any of its bytes is trusted. Layout (little-endian; `docs/FORMAT.md`):
+//! that prefix). Every section is followed by one crc32c per 4 KiB chunk of it, and the table
+//! holds the crc32c of that list: a point read (a fetch by pk) checks only the chunks it
+//! touches, a scan checks the whole section once, and no byte is used before its chunk passed.
+//! Layout (little-endian; `docs/FORMAT.md`):
 //!
 //! ```text
 //! 0   8  magic "SVFWD\r\n\x1a"        32  8  largest doc id
-//! 8   4  version (2)                  40  4  crc32c of the section table
+//! 8   4  version (3)                  40  4  crc32c of the section table
 //! 12  4  section count                44 16  zero
 //! 16  8  rows                         60  4  crc32c of bytes 0..60
 //! 24  8  smallest doc id
-//! 64  …  section table: per section kind u32, index u32, offset u64, length u64, crc32c u32,
-//!        zero u32; then the sections, each at a 64-byte aligned offset, in table order
+//! 64  …  section table: per section kind u32, index u32, offset u64, length u64, crc32c u32
+//!        (of its chunk checksums), zero u32; then the sections, each at a 64-byte aligned
+//!        offset, in table order, each followed by its chunk checksums (u32 per 4 KiB)
 //! ```
+//!
+//! Version 2 (still read) is the same without the chunk checksums: the table's crc32c covers
+//! the whole section, so any read of a section checks all of it.
 //!
 //! Sections: doc ids (`u64` per row, ascending), pk ends (`u64` per row: where each pk ends in
 //! the pk bytes), pk bytes, the key index (per row `hash u64, row u32, zero u32`, sorted by
@@ -23,6 +29,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use super::block::Block;
@@ -34,7 +41,12 @@ use crate::schema::CollectionSchema;
 use crate::storage::Mapped;
 
 pub(crate) const MAGIC: &[u8; 8] = b"SVFWD\r\n\x1a";
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
+/// The previous layout: one checksum per section.
+const VERSION_2: u32 = 2;
+/// Bytes of a version-3 section covered by one checksum: a page, so a point read checks about
+/// as many bytes as it faults in.
+const CHUNK: usize = 4096;
 const HEADER: usize = 64;
 const ENTRY: usize = 32;
 const ALIGN: usize = 64;
@@ -77,13 +89,20 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Whether `bytes` start like a version-2 forward file (the version-1 file has the same magic
-/// and its version at the same offset).
-pub(crate) fn is_v2(bytes: &[u8]) -> bool {
-    bytes.len() >= 12 && &bytes[..8] == MAGIC && u32_at(bytes, 8) == VERSION
+/// Whether `bytes` start like a columnar forward file, version 2 or 3 (the version-1 file has
+/// the same magic and its version at the same offset).
+pub(crate) fn is_columnar(bytes: &[u8]) -> bool {
+    bytes.len() >= 12 && &bytes[..8] == MAGIC && matches!(u32_at(bytes, 8), VERSION_2 | VERSION)
 }
 
-/// The length of the checksummed prefix (header and section table) of a version-2 file, whose
+/// The chunk checksums of `data`, as stored after a version-3 section.
+fn chunk_crcs(data: &[u8]) -> Vec<u8> {
+    data.chunks(CHUNK)
+        .flat_map(|c| crc32c::crc32c(c).to_le_bytes())
+        .collect()
+}
+
+/// The length of the checksummed prefix (header and section table) of a columnar file, whose
 /// crc32c the manifest records; `None` when the header does not say.
 pub(crate) fn prefix_len(bytes: &[u8]) -> Option<usize> {
     if bytes.len() < HEADER {
@@ -93,7 +112,7 @@ pub(crate) fn prefix_len(bytes: &[u8]) -> Option<usize> {
     Some(HEADER + sections.checked_mul(ENTRY)?)
 }
 
-/// The bytes of a version-2 file holding `block`.
+/// The bytes of a version-3 file holding `block`.
 pub(crate) fn encode(block: &Block) -> Result<Vec<u8>> {
     let n = block.len();
     let mut sections: Vec<(Kind, u32, Vec<u8>)> = Vec::new();
@@ -139,19 +158,22 @@ pub(crate) fn encode(block: &Block) -> Result<Vec<u8>> {
     let mut table = Vec::with_capacity(ENTRY * sections.len());
     let mut placed = Vec::with_capacity(sections.len());
     for (kind, index, bytes) in &sections {
+        let crcs = chunk_crcs(bytes);
         table.extend_from_slice(&(*kind as u32).to_le_bytes());
         table.extend_from_slice(&index.to_le_bytes());
         table.extend_from_slice(&(offset as u64).to_le_bytes());
         table.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        table.extend_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
+        table.extend_from_slice(&crc32c::crc32c(&crcs).to_le_bytes());
         table.extend_from_slice(&0u32.to_le_bytes());
-        placed.push(offset);
-        offset = (offset + bytes.len()).next_multiple_of(ALIGN);
+        placed.push((offset, crcs));
+        offset = (offset + bytes.len() + 4 * bytes.len().div_ceil(CHUNK)).next_multiple_of(ALIGN);
     }
     let end = placed
         .last()
         .zip(sections.last())
-        .map_or(table_end, |(at, (_, _, b))| at + b.len());
+        .map_or(table_end, |((at, crcs), (_, _, b))| {
+            at + b.len() + crcs.len()
+        });
     let mut out = Vec::with_capacity(end);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -164,12 +186,16 @@ pub(crate) fn encode(block: &Block) -> Result<Vec<u8>> {
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&table);
-    for ((_, _, bytes), at) in sections.iter().zip(placed) {
+    for ((_, _, bytes), (at, crcs)) in sections.iter().zip(placed) {
         out.resize(at, 0);
         out.extend_from_slice(bytes);
+        out.extend_from_slice(&crcs);
     }
     Ok(out)
 }
+
+/// A finding about a section: the file offset and what is wrong there.
+type Finding = std::result::Result<(), (u64, String)>;
 
 /// One section of the table.
 #[derive(Debug)]
@@ -177,13 +203,21 @@ struct Section {
     kind: Kind,
     index: usize,
     range: Range<usize>,
+    /// Version 3: the chunk checksums after the data. Version 2: empty (one checksum, `crc`).
+    crcs: Range<usize>,
+    /// Version 3: crc32c of the chunk checksums. Version 2: crc32c of the data.
     crc: u32,
-    /// Set once the checksum and structure were checked: `Err` keeps the finding.
-    checked: OnceLock<std::result::Result<(), (u64, String)>>,
+    /// Set once `crc` was checked (version 3: the chunk list; version 2: the whole data).
+    crc_checked: OnceLock<Finding>,
+    /// Version 3: one bit per chunk whose checksum passed (a point read checks only its own).
+    chunks: Vec<AtomicU64>,
+    /// Set once every byte and the structure were checked: `Err` keeps the finding.
+    checked: OnceLock<Finding>,
 }
 
-/// A mapped version-2 forward file. Accessors check a section on first use and return
-/// [`Error::Corrupted`] (naming the file and the section's offset) when it is damaged.
+/// A mapped columnar forward file (version 2 or 3). Point accessors check the chunks they read,
+/// whole-section accessors a section on first use; both return [`Error::Corrupted`] (naming the
+/// file and the chunk's or section's offset) when it is damaged.
 #[derive(Debug)]
 pub(crate) struct ForwardFile {
     path: PathBuf,
@@ -222,12 +256,13 @@ impl ForwardFile {
             return Err(bad(0, "bad magic, expected a forward-store file".into()));
         }
         let version = u32_at(b, 8);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_2 {
             return Err(bad(
                 8,
-                format!("forward-store format version {version}, this build reads 1 and 2"),
+                format!("forward-store format version {version}, this build reads 1, 2 and 3"),
             ));
         }
+        let chunked = version == VERSION;
         if u32_at(b, 60) != crc32c::crc32c(&b[..60]) {
             return Err(bad(60, "header checksum mismatch".into()));
         }
@@ -249,23 +284,37 @@ impl ForwardFile {
             let at = HEADER + s * ENTRY;
             let kind = Kind::of(u32_at(e, 0))
                 .ok_or_else(|| bad(at, format!("section {s} has unknown kind {}", u32_at(e, 0))))?;
+            if chunked && u32_at(e, 28) != 0 {
+                return Err(bad(
+                    at + 28,
+                    format!("section {s}: reserved bytes are not zero"),
+                ));
+            }
             let offset = usize::try_from(u64_at(e, 8)).unwrap_or(usize::MAX);
             let len = usize::try_from(u64_at(e, 16)).unwrap_or(usize::MAX);
-            let end = offset
-                .checked_add(len)
-                .filter(|&end| end <= b.len() && offset >= last_end && offset % ALIGN == 0);
-            let Some(end) = end else {
+            let chunks = if chunked { len.div_ceil(CHUNK) } else { 0 };
+            let end = offset.checked_add(len);
+            let crcs_end = end.and_then(|end| end.checked_add(4 * chunks));
+            let placed = end.zip(crcs_end).filter(|&(_, crcs_end)| {
+                crcs_end <= b.len() && offset >= last_end && offset % ALIGN == 0
+            });
+            let Some((end, crcs_end)) = placed else {
                 return Err(bad(
                     at,
                     format!("section {s} at {offset} of {len} bytes is out of place"),
                 ));
             };
-            last_end = end;
+            last_end = crcs_end;
             sections.push(Section {
                 kind,
                 index: u32_at(e, 4) as usize,
                 range: offset..end,
+                crcs: end..crcs_end,
                 crc: u32_at(e, 24),
+                crc_checked: OnceLock::new(),
+                chunks: (0..chunks.div_ceil(64))
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
                 checked: OnceLock::new(),
             });
         }
@@ -374,7 +423,7 @@ impl ForwardFile {
     /// bloom filter), so that later lookups only probe; the first error found.
     pub(crate) fn check_keys_now(&self) -> Result<()> {
         self.doc_ids()?;
-        self.rows_with_key("", 0).map(|_| ())
+        self.prove_keys()
     }
 
     /// Rows stored (from the header).
@@ -401,7 +450,7 @@ impl ForwardFile {
         Error::corrupted(&self.path, offset as u64, reason)
     }
 
-    /// The bytes of section `s`, once its checksum and `check` (its structure, run once) pass.
+    /// The bytes of section `s`, once every checksum and `check` (its structure, run once) pass.
     fn section(
         &self,
         s: usize,
@@ -410,12 +459,14 @@ impl ForwardFile {
         let section = &self.sections[s];
         let bytes = &self.bytes[section.range.clone()];
         let verdict = section.checked.get_or_init(|| {
+            self.crc_checked(section)?;
             let start = section.range.start as u64;
-            if crc32c::crc32c(bytes) != section.crc {
-                return Err((
-                    start,
-                    format!("{:?} section checksum mismatch", section.kind),
-                ));
+            let bad_chunk = self
+                .chunk_crcs(section)
+                .zip(bytes.chunks(CHUNK))
+                .position(|(crc, chunk)| crc32c::crc32c(chunk) != crc);
+            if let Some(c) = bad_chunk {
+                return Err(Self::chunk_mismatch(section, c));
             }
             check(self, bytes).map_err(|reason| (start, reason))
         });
@@ -423,6 +474,87 @@ impl ForwardFile {
             Ok(()) => Ok(bytes),
             Err((offset, reason)) => Err(Error::corrupted(&self.path, *offset, reason.clone())),
         }
+    }
+
+    /// Bytes `within` of section `s` (relative to its start), once the checksums of the chunks
+    /// they lie in pass: what a point read uses, without checking the rest of the section.
+    /// The section's structure is not checked here; the caller checks what it reads.
+    fn part(&self, s: usize, within: Range<usize>) -> Result<&[u8]> {
+        let section = &self.sections[s];
+        let bytes = &self.bytes[section.range.clone()];
+        let Some(part) = bytes.get(within.clone()) else {
+            return Err(self.corrupted(
+                section.range.start,
+                format!(
+                    "{:?} section of {} bytes has no bytes {within:?}",
+                    section.kind,
+                    bytes.len()
+                ),
+            ));
+        };
+        match section.checked.get() {
+            Some(Ok(())) => return Ok(part),
+            Some(Err((offset, reason))) => {
+                return Err(Error::corrupted(&self.path, *offset, reason.clone()))
+            }
+            None => {}
+        }
+        self.crc_checked(section)
+            .map_err(|(offset, reason)| Error::corrupted(&self.path, offset, reason))?;
+        // Version 2 (no chunk checksums): that checksum covered the whole section.
+        if section.crcs.is_empty() || within.is_empty() {
+            return Ok(part);
+        }
+        let crcs = &self.bytes[section.crcs.clone()];
+        for c in within.start / CHUNK..=(within.end - 1) / CHUNK {
+            let (word, bit) = (&section.chunks[c / 64], 1u64 << (c % 64));
+            if word.load(Ordering::Acquire) & bit != 0 {
+                continue;
+            }
+            let chunk = &bytes[c * CHUNK..bytes.len().min((c + 1) * CHUNK)];
+            if crc32c::crc32c(chunk) != u32_at(crcs, 4 * c) {
+                let (offset, reason) = Self::chunk_mismatch(section, c);
+                return Err(Error::corrupted(&self.path, offset, reason));
+            }
+            word.fetch_or(bit, Ordering::AcqRel);
+        }
+        Ok(part)
+    }
+
+    /// Checks the table's checksum of `section` (version 3: of its chunk checksums; version 2:
+    /// of its data), once.
+    fn crc_checked(&self, section: &Section) -> Finding {
+        section
+            .crc_checked
+            .get_or_init(|| {
+                let covered = if section.crcs.is_empty() {
+                    &section.range
+                } else {
+                    &section.crcs
+                };
+                if crc32c::crc32c(&self.bytes[covered.clone()]) == section.crc {
+                    Ok(())
+                } else {
+                    Err((
+                        covered.start as u64,
+                        format!("{:?} section checksum mismatch", section.kind),
+                    ))
+                }
+            })
+            .clone()
+    }
+
+    /// The stored chunk checksums of a version-3 `section` (none for version 2).
+    fn chunk_crcs<'s>(&'s self, section: &Section) -> impl Iterator<Item = u32> + 's {
+        let crcs = &self.bytes[section.crcs.clone()];
+        (0..crcs.len() / 4).map(move |c| u32_at(crcs, 4 * c))
+    }
+
+    fn chunk_mismatch(section: &Section, c: usize) -> (u64, String) {
+        (
+            (section.range.start + c * CHUNK) as u64,
+            format!("{:?} section checksum mismatch in chunk {c}", section.kind),
+        )
     }
 
     /// Doc ids, ascending, within the header's range.
@@ -479,31 +611,13 @@ impl ForwardFile {
         if let Some(done) = self.decoded.get(f).and_then(OnceLock::get) {
             return Ok(done);
         }
-        let values = (0..self.rows)
-            .map(|row| self.value(f, row))
-            .collect::<Result<Vec<Value>>>()?;
-        let slot = &self.decoded[f];
-        Ok(slot.get_or_init(|| values))
-    }
-
-    /// The value of scalar field `f` in `row`, checked against the schema.
-    pub(crate) fn value(&self, f: usize, row: usize) -> Result<Value> {
-        if let Some(done) = self.decoded.get(f).and_then(OnceLock::get) {
-            return Ok(done.get(row).cloned().unwrap_or(Value::Null));
-        }
-        if row >= self.rows {
-            return Err(self.corrupted(0, format!("no row {row}")));
-        }
-        let s = FIELDS + f;
-        let fs = self
-            .schema
-            .fields
-            .get(f)
-            .ok_or_else(|| self.corrupted(0, format!("no field {f}")))?;
-        let (ends, pk_bytes) = self.pks()?;
         let rows = self.rows;
-        let bytes = self.section(s, |_, bytes| {
-            // Value ends ascend and stay within the section, so a row's slice is in bounds.
+        let s = FIELDS + f;
+        if s >= self.sections.len() {
+            return Err(self.corrupted(0, format!("no field {f}")));
+        }
+        self.section(s, |_, bytes| {
+            // Value ends ascend and end where the section ends: no byte is unaccounted for.
             let (head, data) = bytes.split_at(8 * rows);
             let value_ends: &[u64] = bytemuck::try_cast_slice(head).map_err(|e| e.to_string())?;
             let mut from = 0u64;
@@ -518,38 +632,137 @@ impl ForwardFile {
             }
             Ok(())
         })?;
-        let start = self.sections[s].range.start;
-        let (head, data) = bytes.split_at(8 * rows);
-        let value_ends: &[u64] =
-            bytemuck::try_cast_slice(head).map_err(|e| self.corrupted(start, e.to_string()))?;
-        let from = if row == 0 {
-            0
-        } else {
-            value_ends[row - 1] as usize
-        };
-        let end = value_ends[row] as usize;
-        let raw = &data[from..end];
-        let at = start + 8 * rows + from;
+        let values = (0..self.rows)
+            .map(|row| self.value(f, row))
+            .collect::<Result<Vec<Value>>>()?;
+        let slot = &self.decoded[f];
+        Ok(slot.get_or_init(|| values))
+    }
+
+    /// The value of scalar field `f` in `row`, checked against the schema. Reads only the
+    /// chunks that hold it.
+    pub(crate) fn value(&self, f: usize, row: usize) -> Result<Value> {
+        if let Some(done) = self.decoded.get(f).and_then(OnceLock::get) {
+            return Ok(done.get(row).cloned().unwrap_or(Value::Null));
+        }
+        let fs = self
+            .schema
+            .fields
+            .get(f)
+            .ok_or_else(|| self.corrupted(0, format!("no field {f}")))?;
+        let s = FIELDS + f;
+        let head = 8 * self.rows;
+        let (from, end) = self.span(s, row)?;
+        let data_len = self.sections[s].range.len() - head;
+        if from > end || end > data_len {
+            return Err(self.corrupted(
+                self.sections[s].range.start + 8 * row,
+                format!("field {} row {row}: value out of place", fs.name),
+            ));
+        }
+        let raw = self.part(s, head + from..head + end)?;
+        let at = self.sections[s].range.start + head + from;
         let value = if raw.is_empty() {
             Value::Null
         } else {
             crate::storage::envelope::decode_exact::<Value>(raw)
                 .map_err(|e| self.corrupted(at, format!("field {} row {row}: {e}", fs.name)))?
         };
-        rules::check_value(pk_at(ends, pk_bytes, row), fs, &value)
+        rules::check_value(self.pk_str(row)?, fs, &value)
             .map_err(|e| self.corrupted(at, format!("row {row}, field {}: {e}", fs.name)))?;
         Ok(value)
     }
 
-    /// The vectors of field `v`, contiguous, every component finite.
-    pub(crate) fn vectors(&self, v: usize) -> Result<&[f32]> {
-        let s = self
-            .sections
+    /// Where `row`'s bytes start and end, from the `u64` end offsets at the start of section
+    /// `s` (a pk-ends or a field section): the previous row's end, and its own.
+    fn span(&self, s: usize, row: usize) -> Result<(usize, usize)> {
+        if row >= self.rows {
+            return Err(self.corrupted(0, format!("no row {row}")));
+        }
+        let ends = self.part(s, 8 * row.saturating_sub(1)..8 * row + 8)?;
+        let end = |at: usize| usize::try_from(u64_at(ends, at)).unwrap_or(usize::MAX);
+        Ok(if row == 0 {
+            (0, end(0))
+        } else {
+            (end(0), end(8))
+        })
+    }
+
+    /// The pk bytes of `row`, from the chunks that hold them.
+    fn pk_bytes(&self, row: usize) -> Result<&[u8]> {
+        let (from, end) = self.span(PK_ENDS, row)?;
+        if from > end || end > self.sections[PK_BYTES].range.len() {
+            return Err(self.corrupted(
+                self.sections[PK_ENDS].range.start + 8 * row,
+                format!("pk of row {row} is out of place"),
+            ));
+        }
+        self.part(PK_BYTES, from..end)
+    }
+
+    /// The pk of `row`, checked with the rules of a write; reads only the chunks that hold it.
+    pub(crate) fn pk(&self, row: usize) -> Result<String> {
+        self.pk_str(row).map(str::to_string)
+    }
+
+    fn pk_str(&self, row: usize) -> Result<&str> {
+        let bytes = self.pk_bytes(row)?;
+        let offset = self.sections[PK_BYTES].range.start;
+        let pk = std::str::from_utf8(bytes)
+            .map_err(|e| self.corrupted(offset, format!("pk of row {row}: {e}")))?;
+        rules::check_pk(pk).map_err(|e| self.corrupted(offset, format!("row {row}: {e}")))?;
+        Ok(pk)
+    }
+
+    /// The doc id of `row`, within the header's range; reads only the chunk that holds it.
+    pub(crate) fn doc_id(&self, row: usize) -> Result<u64> {
+        if row >= self.rows {
+            return Err(self.corrupted(0, format!("no row {row}")));
+        }
+        let id = u64_at(self.part(DOC_IDS, 8 * row..8 * row + 8)?, 0);
+        if !(self.min_doc_id..=self.max_doc_id).contains(&id) {
+            return Err(self.corrupted(
+                self.sections[DOC_IDS].range.start + 8 * row,
+                format!("doc id {id} of row {row} is outside the header's range"),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// The vector of field `v` in `row`, every component finite; reads only the chunks that
+    /// hold it.
+    pub(crate) fn vector(&self, v: usize, row: usize) -> Result<&[f32]> {
+        let s = self.vector_section(v)?;
+        if row >= self.rows {
+            return Err(self.corrupted(0, format!("no row {row}")));
+        }
+        let width = 4 * self.dims[v];
+        let bytes = self.part(s, row * width..(row + 1) * width)?;
+        let offset = self.sections[s].range.start + row * width;
+        let floats: &[f32] =
+            bytemuck::try_cast_slice(bytes).map_err(|e| self.corrupted(offset, e.to_string()))?;
+        if floats.iter().any(|x| !x.is_finite()) {
+            return Err(self.corrupted(
+                offset,
+                format!("row {row}: vector field {v} holds a non-finite component"),
+            ));
+        }
+        Ok(floats)
+    }
+
+    /// The section of vector field `v`.
+    fn vector_section(&self, v: usize) -> Result<usize> {
+        self.sections
             .len()
             .checked_sub(self.dims.len())
             .map(|first| first + v)
-            .filter(|&s| s < self.sections.len())
-            .ok_or_else(|| self.corrupted(0, format!("no vector field {v}")))?;
+            .filter(|&s| s < self.sections.len() && v < self.dims.len())
+            .ok_or_else(|| self.corrupted(0, format!("no vector field {v}")))
+    }
+
+    /// The vectors of field `v`, contiguous, every component finite.
+    pub(crate) fn vectors(&self, v: usize) -> Result<&[f32]> {
+        let s = self.vector_section(v)?;
         let dim = self.dims[v].max(1);
         let bytes = self.section(s, |_, bytes| {
             let floats: &[f32] = bytemuck::try_cast_slice(bytes).map_err(|e| e.to_string())?;
@@ -569,27 +782,60 @@ impl ForwardFile {
     pub(crate) fn prefetch_key(&self, hash: u64) {
         let bloom = &self.sections[BLOOM];
         if matches!(bloom.checked.get(), Some(Ok(()))) {
-            crate::index::frozen::prefetch(Bloom::block_of(&self.bytes[bloom.range.clone()], hash));
+            let block = Bloom::block_range(bloom.range.len(), hash);
+            crate::index::frozen::prefetch(&self.bytes[bloom.range.clone()][block]);
         }
     }
 
     /// Rows whose pk is `pk`, whose [`keys::hash`] is `hash` (several rows when an upsert
-    /// superseded a row of this segment).
+    /// superseded a row of this segment), read in place: only the chunks of the bloom filter,
+    /// key index and pks that the lookup touches are checked, and every row found is checked
+    /// to hold `pk`, so what is found is right. What is *not* found only proves the pk absent
+    /// once [`ForwardFile::prove_keys`] passed (a crafted index could leave a row out).
     pub(crate) fn rows_with_key(&self, pk: &str, hash: u64) -> Result<Vec<usize>> {
-        let bloom = self.section(BLOOM, |_, _| Ok(()))?;
-        // The index check proves the filter holds every key: only then is a miss trusted.
-        let index = self.section(KEYS, |file, bytes| file.check_keys(bytes, bloom))?;
-        if !Bloom::may_contain(bloom, hash) {
+        let block = Bloom::block_range(self.sections[BLOOM].range.len(), hash);
+        if !Bloom::block_may_contain(self.part(BLOOM, block)?, hash) {
             return Ok(Vec::new());
         }
-        let (ends, pk_bytes) = self.pks()?;
+        let entry = |at: usize| -> Result<(u64, usize)> {
+            let e = self.part(KEYS, 16 * at..16 * at + 16)?;
+            Ok((u64_at(e, 0), u32_at(e, 8) as usize))
+        };
+        let (mut lo, mut hi) = (0, self.sections[KEYS].range.len() / 16);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if entry(mid)?.0 < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
         let mut out = Vec::new();
-        for row in keys::lookup(index, hash) {
-            if pk_bytes_at(ends, pk_bytes, row) == pk.as_bytes() {
+        for at in lo..self.sections[KEYS].range.len() / 16 {
+            let (h, row) = entry(at)?;
+            if h != hash {
+                break;
+            }
+            if row >= self.rows {
+                return Err(self.corrupted(
+                    self.sections[KEYS].range.start + 16 * at,
+                    format!("key entry {at} names row {row} of {}", self.rows),
+                ));
+            }
+            if self.pk_bytes(row)? == pk.as_bytes() {
                 out.push(row);
             }
         }
         Ok(out)
+    }
+
+    /// Proves, once, that the key index lists every row exactly once under the hash of its
+    /// pk, sorted, and that the bloom filter holds every hash: after that, a lookup that finds
+    /// nothing proves the pk absent. Costs O(rows) the first time.
+    pub(crate) fn prove_keys(&self) -> Result<()> {
+        let bloom = self.section(BLOOM, |_, _| Ok(()))?;
+        self.section(KEYS, |file, bytes| file.check_keys(bytes, bloom))
+            .map(|_| ())
     }
 
     /// The key index lists every row once, sorted, under the hash of its pk, and the bloom
@@ -622,8 +868,7 @@ impl ForwardFile {
     pub(crate) fn check_all(&self, schema: &CollectionSchema) -> Result<()> {
         self.doc_ids()?;
         self.pks()?;
-        let bloom = self.section(BLOOM, |_, _| Ok(()))?;
-        self.section(KEYS, |file, bytes| file.check_keys(bytes, bloom))?;
+        self.prove_keys()?;
         for f in 0..schema.fields.len() {
             self.field(f)?;
         }

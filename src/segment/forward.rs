@@ -1,5 +1,5 @@
 //! The first forward-store layout (`.fwd` version 1): a [`Block`] in a checksummed envelope,
-//! decoded whole. Still read (and converted on open); files are written in version 2
+//! decoded whole. Still read (and converted on open); files are written in version 3
 //! (`columns.rs`).
 //!
 //! The payload is MessagePack, laid out for a fast open: doc ids, primary keys and vectors as

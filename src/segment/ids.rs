@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{DeleteSet, Row, SealedSegment, Segment};
+use super::{DeleteSet, LiveRow, Row, Rows, SealedSegment, Segment};
 use crate::schema::CollectionSchema;
 
 const UNCOUNTED: u64 = u64::MAX;
@@ -112,30 +112,48 @@ pub(crate) struct Elsewhere<'a> {
     pub(crate) schema: &'a CollectionSchema,
 }
 
-impl Elsewhere<'_> {
-    /// The live doc id of `pk` in these segments. Every sealed segment is asked (a bloom
-    /// filter probe each, mostly), so that a pk live in two of them — which writes never leave,
-    /// only a damaged or crafted file — is an error rather than one of two answers.
+impl<'a> Elsewhere<'a> {
+    /// The live doc id of `pk` in these segments.
     pub(crate) fn live_doc(&self, pk: &str, deleted: &DeleteSet) -> crate::Result<Option<u64>> {
+        Ok(self.live(pk, deleted)?.map(|(_, id)| id))
+    }
+
+    /// Where `pk` is live in these segments, and its doc id. Every sealed segment is asked (a
+    /// bloom filter probe each, mostly), so that a pk live in two of them — which writes never
+    /// leave, only a damaged or crafted file — is an error rather than one of two answers. A
+    /// row found is read in place; "nowhere" is only answered once every sealed segment's key
+    /// index is proven complete (O(rows) once per segment, usually done by then in the
+    /// background after open), so a fetch of a stored pk never waits for that proof.
+    pub(crate) fn live(
+        &self,
+        pk: &str,
+        deleted: &DeleteSet,
+    ) -> crate::Result<Option<(LiveRow<'a>, u64)>> {
         let hash = super::keys::hash(pk);
         for s in self.sealed {
             s.forward.prefetch_key(hash);
         }
-        let mut found = self
-            .memory
-            .iter()
-            .rev()
-            .find_map(|s| s.live_doc(pk, deleted));
-        for s in self.sealed.iter().rev() {
-            if let Some(id) = s.live_doc(pk, hash, deleted)? {
-                if let Some(other) = found {
+        let mut found = self.memory.iter().rev().find_map(|&s| {
+            let id = s.live_doc(pk, deleted)?;
+            let rows = Rows::of_block(&s.rows);
+            rows.find(id).map(|i| (LiveRow::Rows(rows, i), id))
+        });
+        let sealed: &'a [Arc<SealedSegment>] = self.sealed;
+        for s in sealed.iter().rev() {
+            if let Some((row, id)) = s.live_row(pk, hash, deleted)? {
+                if let Some((_, other)) = found {
                     return Err(crate::Error::corrupted(
                         s.forward.path(),
                         0,
                         format!("pk {pk:?} is live in doc ids {id} and {other}"),
                     ));
                 }
-                found = Some(id);
+                found = Some((LiveRow::File(&s.forward, row), id));
+            }
+        }
+        if found.is_none() {
+            for s in self.sealed {
+                s.forward.prove_keys()?;
             }
         }
         Ok(found)

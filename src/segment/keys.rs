@@ -45,25 +45,6 @@ pub(crate) fn entries(index: &[u8]) -> impl Iterator<Item = (u64, usize)> + '_ {
     (0..index.len() / 16).map(move |at| entry(index, at))
 }
 
-/// Rows whose pk hash is `hash`, from a checked (sorted) index.
-pub(crate) fn lookup(index: &[u8], hash: u64) -> Vec<usize> {
-    let n = index.len() / 16;
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if entry(index, mid).0 < hash {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    (lo..n)
-        .map(|at| entry(index, at))
-        .take_while(|&(h, _)| h == hash)
-        .map(|(_, row)| row)
-        .collect()
-}
-
 /// A blocked bloom filter: 512-bit blocks, one chosen per hash, 8 bits set in it (≈ 1 %
 /// false positives at 10 bits per key), so a probe touches one cache line.
 pub(crate) struct Bloom(Vec<u8>);
@@ -79,39 +60,50 @@ impl Bloom {
             .max(1);
         let mut bytes = vec![0u8; blocks * BLOCK_BYTES];
         for &h in hashes {
-            for (byte, bit) in Self::probes(blocks, h) {
-                bytes[byte] |= 1 << bit;
+            let block = Self::block_range(bytes.len(), h);
+            for (byte, bit) in Self::probes(h) {
+                bytes[block.start + byte] |= 1 << bit;
             }
         }
         Bloom(bytes)
     }
 
-    /// Byte and bit positions of `hash`'s 8 bits: the block from the high half scaled to the
-    /// block count (`hi × blocks >> 32`, a multiply instead of a division), the bits from 9-bit
-    /// slices of a remix of the hash.
-    fn probes(blocks: usize, hash: u64) -> impl Iterator<Item = (usize, u32)> {
-        let block = ((u128::from(hash >> 32) * blocks as u128) >> 32) as usize * BLOCK_BYTES;
+    /// Byte and bit positions of `hash`'s 8 bits within its block: 9-bit slices of a remix of
+    /// the hash.
+    fn probes(hash: u64) -> impl Iterator<Item = (usize, u32)> {
         let mut x = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (0..8).map(move |_| {
             let bit = (x & 511) as usize;
             x = x.rotate_right(9);
-            (block + bit / 8, (bit % 8) as u32)
+            (bit / 8, (bit % 8) as u32)
         })
     }
 
-    /// The block of the filter `bytes` that `hash` probes (empty for an empty filter).
-    pub(crate) fn block_of(bytes: &[u8], hash: u64) -> &[u8] {
-        let blocks = bytes.len() / BLOCK_BYTES;
+    /// The bytes of a filter of `len` bytes that a probe of `hash` reads: the block from the
+    /// high half of the hash scaled to the block count (`hi × blocks >> 32`, a multiply instead
+    /// of a division); empty for an empty filter.
+    pub(crate) fn block_range(len: usize, hash: u64) -> std::ops::Range<usize> {
+        let blocks = len / BLOCK_BYTES;
+        if blocks == 0 {
+            return 0..0;
+        }
         let at = ((u128::from(hash >> 32) * blocks as u128) >> 32) as usize * BLOCK_BYTES;
-        bytes.get(at..at + BLOCK_BYTES).unwrap_or(&[])
+        at..at + BLOCK_BYTES
+    }
+
+    /// Whether the block `block` (from [`Bloom::block_range`]) may hold `hash`.
+    pub(crate) fn block_may_contain(block: &[u8], hash: u64) -> bool {
+        !block.is_empty()
+            && Self::probes(hash)
+                .all(|(byte, bit)| block.get(byte).is_some_and(|b| b & (1 << bit) != 0))
     }
 
     /// Whether the filter `bytes` (a whole number of blocks) may hold `hash`.
     pub(crate) fn may_contain(bytes: &[u8], hash: u64) -> bool {
-        let blocks = bytes.len() / BLOCK_BYTES;
-        blocks > 0
-            && Self::probes(blocks, hash)
-                .all(|(byte, bit)| bytes.get(byte).is_some_and(|b| b & (1 << bit) != 0))
+        let block = bytes
+            .get(Self::block_range(bytes.len(), hash))
+            .unwrap_or(&[]);
+        Self::block_may_contain(block, hash)
     }
 
     pub(crate) fn into_bytes(self) -> Vec<u8> {
@@ -132,12 +124,13 @@ mod tests {
         let index = encode_index(&hashes);
         for (row, h) in hashes.iter().enumerate() {
             assert!(Bloom::may_contain(&bloom, *h));
-            assert!(lookup(&index, *h).contains(&row));
+            assert!(entries(&index).any(|e| e == (*h, row)));
         }
         let false_positives = (0..10_000)
             .filter(|i| Bloom::may_contain(&bloom, hash(&format!("other-{i}"))))
             .count();
         assert!(false_positives < 300, "{false_positives} of 10000");
-        assert!(lookup(&index, hash("absent")).is_empty());
+        let absent = hash("absent");
+        assert!(!entries(&index).any(|(h, _)| h == absent));
     }
 }

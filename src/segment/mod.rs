@@ -39,7 +39,7 @@ pub(crate) use meta::{
 pub(crate) use persist::{merge, rewrite};
 pub(crate) use postings::InvertedIndexes;
 pub(crate) use recover::RecoverOptions;
-pub(crate) use rows::{Columns, Rows};
+pub(crate) use rows::{Columns, LiveRow, Rows};
 pub(crate) use sealed::{open_forward, SealedSegment};
 pub(crate) use vector::Vector;
 pub(crate) use writing::{ApplyError, Segment};

@@ -71,12 +71,6 @@ impl<'a> Rows<'a> {
         self.doc_ids.binary_search(&doc_id).ok()
     }
 
-    /// Whether `doc_id` may be here (within the first and last doc id).
-    pub(crate) fn spans(&self, doc_id: u64) -> bool {
-        self.doc_ids.first().is_some_and(|&f| f <= doc_id)
-            && self.doc_ids.last().is_some_and(|&l| l >= doc_id)
-    }
-
     /// Every vector of field `v`, contiguous (`dim` floats per row).
     pub(crate) fn vectors(&self, v: usize) -> Result<&'a [f32]> {
         match self.source {
@@ -171,5 +165,46 @@ impl<'a> Columns<'a> {
     /// Field `f` of row `i` (NULL where the column was not loaded).
     pub(crate) fn get(&self, f: usize, i: usize) -> &'a Value {
         self.0.get(f).and_then(|c| c.get(i)).unwrap_or(&NULL)
+    }
+}
+
+/// A pk's live row, as a fetch reads it: a row of in-memory rows, or a row of a forward file
+/// read in place (only the chunks it touches are checked, so a fetch costs the same whatever
+/// the segment's size).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LiveRow<'a> {
+    Rows(Rows<'a>, usize),
+    File(&'a ForwardFile, usize),
+}
+
+impl LiveRow<'_> {
+    /// The row as a user-facing document with the requested parts.
+    pub(crate) fn doc(&self, schema: &CollectionSchema, out: &Projection) -> Result<Doc> {
+        let (file, row) = match *self {
+            LiveRow::Rows(rows, i) => return rows.doc(schema, i, out),
+            LiveRow::File(file, row) => (file, row),
+        };
+        let mut doc = Doc::new(file.pk(row)?);
+        for &f in &out.fields {
+            let value = file.value(f, row)?;
+            if !value.is_null() {
+                doc.fields.insert(schema.fields[f].name.clone(), value);
+            }
+        }
+        for &v in &out.vectors {
+            doc.vectors.insert(
+                schema.vectors[v].name.clone(),
+                file.vector(v, row)?.to_vec(),
+            );
+        }
+        Ok(doc)
+    }
+
+    /// The row's vector of field `v` (`dim` floats).
+    pub(crate) fn vector(&self, v: usize, dim: usize) -> Result<Vec<f32>> {
+        match *self {
+            LiveRow::Rows(rows, i) => Ok(rows.vectors(v)?[i * dim..(i + 1) * dim].to_vec()),
+            LiveRow::File(file, row) => Ok(file.vector(v, row)?.to_vec()),
+        }
     }
 }

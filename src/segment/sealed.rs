@@ -200,33 +200,37 @@ impl SealedSegment {
             .count())
     }
 
-    /// The doc id of `pk`'s row here (`hash` = [`super::keys::hash`] of it) that `deleted`
-    /// does not hold.
-    pub(crate) fn live_doc(&self, pk: &str, hash: u64, deleted: &DeleteSet) -> Result<Option<u64>> {
-        let rows = self.forward.rows_with_key(pk, hash)?;
-        if rows.is_empty() {
-            return Ok(None);
+    /// The row and doc id of `pk`'s row here (`hash` = [`super::keys::hash`] of it) that
+    /// `deleted` does not hold, read in place. A row found is right; `None` proves the pk
+    /// absent only once [`ForwardFile::prove_keys`] passed.
+    pub(crate) fn live_row(
+        &self,
+        pk: &str,
+        hash: u64,
+        deleted: &DeleteSet,
+    ) -> Result<Option<(usize, u64)>> {
+        let mut live = None;
+        for row in self.forward.rows_with_key(pk, hash)? {
+            let id = self.forward.doc_id(row)?;
+            if deleted.contains(id) {
+                continue;
+            }
+            if let Some((_, first)) = live {
+                // Writes delete a pk's row before they add another: two live rows mean a
+                // damaged or crafted file (`verify` checks this across segments too).
+                return Err(Error::corrupted(
+                    self.forward.path(),
+                    0,
+                    format!("pk {pk:?} is live in doc ids {first} and {id}"),
+                ));
+            }
+            live = Some((row, id));
         }
-        let ids = self.forward.doc_ids()?;
-        let mut live = rows
-            .into_iter()
-            .map(|r| ids[r])
-            .filter(|&id| !deleted.contains(id));
-        let first = live.next();
-        if let Some(other) = live.next() {
-            // Writes delete a pk's row before they add another: two live rows mean a damaged
-            // or crafted file (`verify` checks this across segments too).
-            return Err(Error::corrupted(
-                self.forward.path(),
-                0,
-                format!("pk {pk:?} is live in doc ids {first:?} and {other}"),
-            ));
-        }
-        Ok(first)
+        Ok(live)
     }
 }
 
-/// Maps the forward file of `meta` and checks it against the manifest: a version-2 file by
+/// Maps the forward file of `meta` and checks it against the manifest: a columnar file by
 /// its checksummed prefix (the sections check themselves on first use), a version-1 file
 /// (one MessagePack payload) whole, decoded and held in memory in the current layout.
 pub(crate) fn open_forward(
@@ -256,7 +260,7 @@ pub(crate) fn open_forward(
             ),
         ));
     }
-    let checked = if columns::is_v2(&mapped) {
+    let checked = if columns::is_columnar(&mapped) {
         columns::prefix_len(&mapped).and_then(|n| mapped.get(..n))
     } else {
         Some(&mapped[..])
@@ -272,7 +276,7 @@ pub(crate) fn open_forward(
             ),
         ));
     }
-    if columns::is_v2(&mapped) {
+    if columns::is_columnar(&mapped) {
         return ForwardFile::open(path, mapped, schema);
     }
     let block = decode_block(path, &mapped, schema)?;
