@@ -833,6 +833,9 @@ impl ForwardFile {
     /// pk, sorted, and that the bloom filter holds every hash: after that, a lookup that finds
     /// nothing proves the pk absent. Costs O(rows) the first time.
     pub(crate) fn prove_keys(&self) -> Result<()> {
+        if self.keys_proven() {
+            return Ok(());
+        }
         let bloom = self.section(BLOOM, |_, _| Ok(()))?;
         self.section(KEYS, |file, bytes| file.check_keys(bytes, bloom))
             .map(|_| ())
@@ -842,26 +845,34 @@ impl ForwardFile {
     /// filter holds every hash: so a lookup that finds nothing proves the pk absent.
     fn check_keys(&self, index: &[u8], bloom: &[u8]) -> std::result::Result<(), String> {
         let (ends, pk_bytes) = self.pks().map_err(|e| e.to_string())?;
-        let mut seen = vec![false; self.rows];
+        // Hashed in row order (the pks are read sequentially, not in the index's random order).
+        let hashes: Vec<u64> = (0..self.rows)
+            .map(|row| keys::hash_bytes(pk_bytes_at(ends, pk_bytes, row)))
+            .collect();
+        // The index has one entry per row (its length says so); strictly ascending (hash, row)
+        // pairs whose hash is their row's cannot name a row twice, so they name every row once.
         let mut last: Option<(u64, usize)> = None;
         for (at, (hash, row)) in keys::entries(index).enumerate() {
-            if row >= self.rows || std::mem::replace(&mut seen[row], true) {
+            if hashes.get(row) != Some(&hash) {
                 return Err(format!(
-                    "key entry {at} names row {row} out of range or twice"
+                    "key entry {at} names row {row} without the hash of its pk"
                 ));
             }
             if last.is_some_and(|l| l >= (hash, row)) {
                 return Err(format!("key entry {at} is out of order"));
             }
-            if keys::hash_bytes(pk_bytes_at(ends, pk_bytes, row)) != hash {
-                return Err(format!("key entry {at} has the wrong hash for row {row}"));
-            }
+            // Entries ascend by hash and the hash picks the filter's block: a sequential read.
             if !Bloom::may_contain(bloom, hash) {
                 return Err(format!("the bloom filter misses the key of row {row}"));
             }
             last = Some((hash, row));
         }
         Ok(())
+    }
+
+    /// Whether [`ForwardFile::prove_keys`] passed already.
+    pub(crate) fn keys_proven(&self) -> bool {
+        matches!(self.sections[KEYS].checked.get(), Some(Ok(())))
     }
 
     /// Checks every section now (what `verify` does): the first error found.

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::{DeleteSet, LiveRow, Row, Rows, SealedSegment, Segment};
 use crate::schema::CollectionSchema;
 
@@ -152,9 +154,15 @@ impl<'a> Elsewhere<'a> {
             }
         }
         if found.is_none() {
-            for s in self.sealed {
-                s.forward.prove_keys()?;
-            }
+            // Once after open (unless the background check got there first), on both cores.
+            let unproven: Vec<&Arc<SealedSegment>> = self
+                .sealed
+                .iter()
+                .filter(|s| !s.forward.keys_proven())
+                .collect();
+            unproven
+                .par_iter()
+                .try_for_each(|s| s.forward.prove_keys())?;
         }
         Ok(found)
     }
