@@ -101,10 +101,13 @@ impl State {
         schema: &'a CollectionSchema,
     ) -> Result<Option<LiveRow<'a>>> {
         let deleted = &self.ids.deleted;
-        let elsewhere = self.elsewhere(schema).live(pk, deleted)?;
         let Some(id) = self.writing.live_doc(pk, deleted) else {
-            return Ok(elsewhere.map(|(row, _)| row));
+            return Ok(self
+                .elsewhere(schema)
+                .live(pk, deleted)?
+                .map(|(row, _)| row));
         };
+        let elsewhere = self.elsewhere(schema).found(pk, deleted)?;
         if let Some((_, other)) = elsewhere {
             let path = self
                 .sealed

@@ -131,6 +131,30 @@ impl<'a> Elsewhere<'a> {
         pk: &str,
         deleted: &DeleteSet,
     ) -> crate::Result<Option<(LiveRow<'a>, u64)>> {
+        let found = self.found(pk, deleted)?;
+        if found.is_none() {
+            // Once after open (unless the background check got there first), on both cores.
+            let unproven: Vec<&Arc<SealedSegment>> = self
+                .sealed
+                .iter()
+                .filter(|s| !s.forward.keys_proven())
+                .collect();
+            unproven
+                .par_iter()
+                .try_for_each(|s| s.forward.prove_keys())?;
+        }
+        Ok(found)
+    }
+
+    /// [`Elsewhere::live`] without proving a miss: what it finds is right, what it does not
+    /// find is not proven absent. Enough when the pk was found live in the writing segment
+    /// already (this only looks for a second live row, which a forged index could hide until
+    /// its proof, in the background after open, reports it).
+    pub(crate) fn found(
+        &self,
+        pk: &str,
+        deleted: &DeleteSet,
+    ) -> crate::Result<Option<(LiveRow<'a>, u64)>> {
         let hash = super::keys::hash(pk);
         for s in self.sealed {
             s.forward.prefetch_key(hash);
@@ -152,17 +176,6 @@ impl<'a> Elsewhere<'a> {
                 }
                 found = Some((LiveRow::File(&s.forward, row), id));
             }
-        }
-        if found.is_none() {
-            // Once after open (unless the background check got there first), on both cores.
-            let unproven: Vec<&Arc<SealedSegment>> = self
-                .sealed
-                .iter()
-                .filter(|s| !s.forward.keys_proven())
-                .collect();
-            unproven
-                .par_iter()
-                .try_for_each(|s| s.forward.prove_keys())?;
         }
         Ok(found)
     }
