@@ -293,7 +293,12 @@ fn copy_dir(from: &Path, to: &Path) {
         if e.path().is_dir() {
             copy_dir(&e.path(), &target);
         } else if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), target).expect("copy");
+            std::fs::copy(e.path(), &target).expect("copy");
+            // Written back now: otherwise the kernel writes the copy back while the inserts
+            // run, and their WAL fsyncs wait behind hundreds of MB that are not theirs.
+            std::fs::File::open(&target)
+                .and_then(|f| f.sync_all())
+                .expect("sync copy");
         }
     }
 }

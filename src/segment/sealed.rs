@@ -134,7 +134,11 @@ impl SealedSegment {
     /// mapped; the query that needs it reports the problem.
     pub(crate) fn pack_graphs(&self, schema: &CollectionSchema) {
         for (v, vs) in schema.vectors.iter().enumerate() {
-            if let (Ok(Some(graph)), Ok(vectors)) = (self.graph(v, vs), self.forward.vectors(v)) {
+            // A flat field has nothing to pack: its vectors are not read (a whole-column check).
+            let Ok(Some(graph)) = self.graph(v, vs) else {
+                continue;
+            };
+            if let Ok(vectors) = self.forward.vectors(v) {
                 graph.pack(vectors, vs.dimension);
             }
         }
