@@ -840,6 +840,48 @@ mod tests {
         }
     }
 
+    /// The re-rank skips rows whose code distance, less the codes' error bound, is past the
+    /// k-th exact distance: that must never skip a true neighbour, also where the bound is
+    /// dominated by rounding (L2 far from the origin, where `|q|² − 2·dot + |v|²` cancels) and
+    /// where the dimension is not a multiple of the kernel's eight lanes (padded codes).
+    #[test]
+    fn the_packed_re_rank_skips_no_true_neighbour() {
+        let (glove, full) = fvecs("glove50-10000.base.fvecs");
+        let (queries, _) = fvecs("glove50.query.fvecs");
+        let rows = 1500;
+        for (dim, offset) in [(50, 0.0f32), (13, 0.0), (50, 1000.0), (13, 1000.0)] {
+            let cut = |v: &[f32], n: usize| -> Vec<f32> {
+                v.chunks_exact(full)
+                    .take(n)
+                    .flat_map(|r| r[..dim].iter().map(|x| x + offset))
+                    .collect()
+            };
+            let (base, qs) = (cut(&glove, rows), cut(&queries, 20));
+            // Far from the origin only L2 keeps distinct distances (inner products and cosines
+            // of nearly parallel vectors tie, and ties may be ordered either way here).
+            let metrics: &[Metric] = if offset == 0.0 {
+                &[Metric::L2, Metric::Ip, Metric::Cosine]
+            } else {
+                &[Metric::L2]
+            };
+            for &metric in metrics {
+                let data = build_graph(one_thread(metric), &base, dim);
+                let packed = open(&data, metric);
+                packed.pack(&base, dim);
+                assert!(packed.packed_bytes() > 0);
+                for q in qs.chunks_exact(dim) {
+                    let got: Vec<u32> = packed
+                        .search(&base, dim, q, 10, rows, None)
+                        .into_iter()
+                        .map(|h| h.1)
+                        .collect();
+                    let want = exact(metric, &base, dim, q, 10);
+                    assert_eq!(got, want, "{metric:?}, {dim}-d, offset {offset}");
+                }
+            }
+        }
+    }
+
     /// One thread, the same rows: the same file, byte for byte.
     #[test]
     fn a_single_thread_build_is_reproducible() {

@@ -64,8 +64,44 @@ fn codes_fused(q: &[f32], c: &[u8]) -> f32 {
     codes_lanes(q, c, |acc, x, y| x.mul_add(y, acc))
 }
 
+#[inline(always)]
 fn codes_plain(q: &[f32], c: &[u8]) -> f32 {
     codes_lanes(q, c, |acc, x, y| acc + x * y)
+}
+
+/// Scores one-byte codes inside a walk monomorphised for it, so that the kernel is inlined
+/// into the walk's loop instead of called through the kernel table once per row (the call,
+/// its `vzeroupper` and the table lookup showed in the walk's profile).
+pub(crate) trait CodeKernel {
+    fn dot_codes(q: &[f32], c: &[u8]) -> f32;
+}
+
+/// The portable loop (SSE2 on x86-64, NEON on aarch64).
+pub(crate) struct PlainCodes;
+
+impl CodeKernel for PlainCodes {
+    #[inline(always)]
+    fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
+        codes_plain(q, c)
+    }
+}
+
+/// Fused multiply-add: only for code compiled with AVX2 and FMA enabled (elsewhere `mul_add`
+/// is a library call), which [`avx2_fma`] says the CPU has.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct FusedCodes;
+
+#[cfg(target_arch = "x86_64")]
+impl CodeKernel for FusedCodes {
+    #[inline(always)]
+    fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
+        codes_fused(q, c)
+    }
+}
+
+/// Whether this CPU runs the AVX2+FMA kernels.
+pub(crate) fn avx2_fma() -> bool {
+    cfg!(target_arch = "x86_64") && kernels().name == "avx2+fma"
 }
 
 /// Without `mul_add`, which is a slow library call where the target has no FMA instruction.
@@ -89,11 +125,6 @@ mod avx2 {
         super::l2_fused(a, b)
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
-        super::codes_fused(q, c)
-    }
-
     pub(super) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
@@ -104,7 +135,6 @@ type Kernel = fn(&[f32], &[f32]) -> f32;
 struct Kernels {
     dot: Kernel,
     l2: Kernel,
-    dot_codes: fn(&[f32], &[u8]) -> f32,
     name: &'static str,
 }
 
@@ -117,14 +147,12 @@ fn kernels() -> &'static Kernels {
             return Kernels {
                 dot: |a, b| unsafe { avx2::dot(a, b) },
                 l2: |a, b| unsafe { avx2::l2(a, b) },
-                dot_codes: |q, c| unsafe { avx2::dot_codes(q, c) },
                 name: "avx2+fma",
             };
         }
         Kernels {
             dot: dot_plain,
             l2: l2_plain,
-            dot_codes: codes_plain,
             name: if cfg!(target_arch = "aarch64") {
                 "neon"
             } else {
@@ -143,12 +171,6 @@ pub fn kernel_name() -> &'static str {
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     (kernels().dot)(a, b)
-}
-
-/// `Σ q[i] · c[i]` with one-byte codes `c` (the packed graph's quantised vectors).
-#[inline]
-pub(crate) fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
-    (kernels().dot_codes)(q, c)
 }
 
 /// Squared Euclidean distance.

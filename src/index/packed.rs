@@ -6,17 +6,19 @@
 //! in the graph file and (cosine) its inverse norm in a third array: scoring and expanding a
 //! row touched three distant places, and the walk spent most of its time waiting on memory
 //! (`BENCHMARKS.md`, "Where a query's time goes"). Here a row's codes, squared norm and list
-//! are one node of `dim/4 + 2 + degree` words rounded up to whole cache lines, and scoring a
-//! row reads one line for 50-d vectors instead of four. The allocation asks for huge pages.
+//! are one node of `2·⌈dim/8⌉ + 2 + degree` words rounded up to whole cache lines, and scoring
+//! a row reads one line for 50-d vectors instead of four. The allocation asks for huge pages.
 //!
 //! The codes only steer the walk: its `ef` best rows are re-ranked with the exact vectors of
-//! the forward store (which stays the source of truth), so the results equal those of the
-//! mapped walk wherever the walk reaches the same rows, and exact search at `ef ≥ rows`.
+//! the forward store (which stays the source of truth; a row whose code distance is too far
+//! behind for the codes' error bound to bring it into the top k is skipped), so the results
+//! equal those of the mapped walk wherever the walk reaches the same rows, and exact search at
+//! `ef ≥ rows`.
 //! Codes are per-dimension affine (`low[i] + step[i] · code`), built from checked data.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::distance::dot_codes;
+use super::distance::CodeKernel;
 
 /// One cache line.
 #[derive(Clone, Copy)]
@@ -29,7 +31,7 @@ unsafe impl Zeroable for Line {}
 // SAFETY: as above; `Copy` and `'static`.
 unsafe impl Pod for Line {}
 
-/// Packed layer-0 nodes: `[codes: dim bytes, padded to words][|v|²: f32][count: u32]
+/// Packed layer-0 nodes: `[codes: dim bytes, zero-padded to a multiple of 8][|v|²: f32][count: u32]
 /// [neighbours: degree u32][padding to a line]`.
 pub(crate) struct PackedLevel0 {
     lines: Vec<Line>,
@@ -46,6 +48,17 @@ pub(crate) struct PackedLevel0 {
 pub(crate) struct PackedQuery {
     scaled: Vec<f32>,
     offset: f32,
+    /// How far the approximate inner product can be from the one of the packed vector: each
+    /// code is within half a step of its component, so `Σ |scaled[i]| / 2`, plus room for the
+    /// rounding of both sums. Lets the re-rank skip rows that cannot reach the top k.
+    error: f32,
+}
+
+impl PackedQuery {
+    /// See the field: the bound on `|dot(query, v) − PackedLevel0::dot(query, row)|`.
+    pub(crate) fn error(&self) -> f32 {
+        self.error
+    }
 }
 
 impl std::fmt::Debug for PackedLevel0 {
@@ -88,7 +101,9 @@ impl PackedLevel0 {
             .map(|l| if l.is_finite() { l } else { 0.0 })
             .collect();
 
-        let code_words = dim.div_ceil(4);
+        // Whole groups of eight codes: the kernel's eight-lane loop then has no scalar tail
+        // (the query's padding is zero).
+        let code_words = dim.div_ceil(8) * 2;
         let stride = (code_words + 2 + degree).div_ceil(16) * 16;
         let mut lines: Vec<Line> = Vec::new();
         lines
@@ -134,18 +149,32 @@ impl PackedLevel0 {
 
     /// Prepares `query` (normalised already for cosine) for [`PackedLevel0::dot`].
     pub(crate) fn prepare(&self, query: &[f32]) -> PackedQuery {
+        let mut scaled: Vec<f32> = query.iter().zip(&self.step).map(|(q, s)| q * s).collect();
+        scaled.resize(self.code_words * 4, 0.0);
+        let offset = query.iter().zip(&self.low).map(|(q, l)| q * l).sum();
+        let spread: f32 = scaled.iter().map(|s| s.abs()).sum();
+        // Bounds `Σ |query[i] · v[i]|`: the f32 sums here and in the exact kernels err by at
+        // most a few `dim · ε` of it (a generous multiple is taken).
+        let magnitude: f32 = query
+            .iter()
+            .zip(&self.low)
+            .map(|(q, l)| (q * l).abs())
+            .sum::<f32>()
+            + 255.0 * spread;
+        let rounding = (self.dim as f32 + 16.0) * 8.0 * f32::EPSILON * (1.0 + magnitude);
         PackedQuery {
-            scaled: query.iter().zip(&self.step).map(|(q, s)| q * s).collect(),
-            offset: query.iter().zip(&self.low).map(|(q, l)| q * l).sum(),
+            scaled,
+            offset,
+            error: spread / 2.0 * 1.001 + rounding,
         }
     }
 
     /// The approximate inner product of the prepared query with row `row`.
-    #[inline]
-    pub(crate) fn dot(&self, query: &PackedQuery, row: u32) -> f32 {
+    #[inline(always)]
+    pub(crate) fn dot<K: CodeKernel>(&self, query: &PackedQuery, row: u32) -> f32 {
         let at = row as usize * self.stride;
         let codes: &[u8] = bytemuck::cast_slice(&self.words()[at..at + self.code_words]);
-        query.offset + dot_codes(&query.scaled, &codes[..self.dim])
+        query.offset + K::dot_codes(&query.scaled, codes)
     }
 
     /// Row `row`'s squared norm (of the vector as packed).

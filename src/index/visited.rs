@@ -27,24 +27,77 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { stamps: Vec::new(), generation: 0 }) };
 }
 
+/// This thread's visited set, cleared for `rows` rows, taken out of the thread for one search
+/// and put back on drop. Taking it instead of lending it to a closure keeps the search one
+/// function that the compiler can inline whole into a kernel-specific copy. A search nested on
+/// the same thread (not done by the engine) finds the slot empty and starts a fresh set.
+pub(crate) struct VisitedGuard(Visited);
+
+impl std::ops::Deref for VisitedGuard {
+    type Target = Visited;
+    fn deref(&self) -> &Visited {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for VisitedGuard {
+    fn deref_mut(&mut self) -> &mut Visited {
+        &mut self.0
+    }
+}
+
+impl Drop for VisitedGuard {
+    fn drop(&mut self) {
+        let set = std::mem::replace(
+            &mut self.0,
+            Visited {
+                stamps: Vec::new(),
+                generation: 0,
+            },
+        );
+        // The slot is empty unless a nested search returned its set first: keep the larger.
+        let _ = VISITED.try_with(|cell| {
+            if let Ok(mut slot) = cell.try_borrow_mut() {
+                if slot.stamps.len() < set.stamps.len() {
+                    *slot = set;
+                }
+            }
+        });
+    }
+}
+
+/// Takes this thread's visited set, cleared for `rows` rows.
+pub(crate) fn visited_for(rows: usize) -> VisitedGuard {
+    let mut v = VISITED
+        .try_with(|cell| {
+            cell.try_borrow_mut().ok().map(|mut slot| {
+                std::mem::replace(
+                    &mut *slot,
+                    Visited {
+                        stamps: Vec::new(),
+                        generation: 0,
+                    },
+                )
+            })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(Visited {
+            stamps: Vec::new(),
+            generation: 0,
+        });
+    if v.stamps.len() < rows {
+        v.stamps.resize(rows, 0);
+    }
+    v.generation = v.generation.wrapping_add(1);
+    if v.generation == 0 {
+        v.stamps.iter_mut().for_each(|s| *s = 0);
+        v.generation = 1;
+    }
+    VisitedGuard(v)
+}
+
 /// Runs `f` with a cleared visited set for `rows` rows.
 pub(crate) fn with_visited<T>(rows: usize, f: impl FnOnce(&mut Visited) -> T) -> T {
-    VISITED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut v) => {
-            if v.stamps.len() < rows {
-                v.stamps.resize(rows, 0);
-            }
-            v.generation = v.generation.wrapping_add(1);
-            if v.generation == 0 {
-                v.stamps.iter_mut().for_each(|s| *s = 0);
-                v.generation = 1;
-            }
-            f(&mut v)
-        }
-        // Re-entered on the same thread (not done by the engine): use a fresh set.
-        Err(_) => f(&mut Visited {
-            stamps: vec![0; rows],
-            generation: 1,
-        }),
-    })
+    f(&mut visited_for(rows))
 }
