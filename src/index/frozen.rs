@@ -647,9 +647,10 @@ thread_local! {
 
 /// The exact top `k` of a packed walk's `found` (best code distance first), re-ranked with the
 /// exact vectors. A row whose code distance, less the codes' error bound, is past the k-th
-/// exact distance so far cannot enter the top k, and neither can any row after it: the rest
-/// are skipped unread (at ef 64, k 10 most of the list; reading each row's four vector lines
-/// was ≈ 9 % of a query).
+/// exact distance so far cannot enter the top k: it is skipped unread (at ef 64, k 10 most of
+/// the list; reading each row's four vector lines was ≈ 9 % of a query). Each row is judged on
+/// its own bound, which under L2 grows with the row's norm, so a skip says nothing of the rows
+/// after it.
 fn rerank<K: CodeKernel>(
     packed: &Packed<'_, K>,
     mapped: &Mapped0<'_>,
@@ -666,7 +667,7 @@ fn rerank<K: CodeKernel>(
                 .peek()
                 .is_some_and(|w| approx - packed.error_bound(row) > w.0 .0)
         {
-            break;
+            continue;
         }
         if let Some(&(_, ahead)) = found.get(i + k + RERANK_AHEAD) {
             mapped.prefetch_vector(ahead);
