@@ -125,8 +125,9 @@ struct Pass {
     latencies_ms: Vec<f64>,
 }
 
-/// The shortest timed pass of `bench search`.
-const MIN_PASS: std::time::Duration = std::time::Duration::from_millis(250);
+/// The shortest timed pass of `bench search`: this host's swings last a good part of a second,
+/// and with 0.25 s passes one swing could still put a pass 1.4× off the others.
+const MIN_PASS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs every query `repeat` times on `threads` threads (thread t takes queries t, t+T, ...).
 #[allow(clippy::too_many_arguments)]
