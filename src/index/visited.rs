@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 
+#[derive(Default)]
 pub(crate) struct Visited {
     stamps: Vec<u8>,
     generation: u8,
@@ -48,13 +49,7 @@ impl std::ops::DerefMut for VisitedGuard {
 
 impl Drop for VisitedGuard {
     fn drop(&mut self) {
-        let set = std::mem::replace(
-            &mut self.0,
-            Visited {
-                stamps: Vec::new(),
-                generation: 0,
-            },
-        );
+        let set = std::mem::take(&mut self.0);
         // The slot is empty unless a nested search returned its set first: keep the larger.
         let _ = VISITED.try_with(|cell| {
             if let Ok(mut slot) = cell.try_borrow_mut() {
@@ -70,22 +65,13 @@ impl Drop for VisitedGuard {
 pub(crate) fn visited_for(rows: usize) -> VisitedGuard {
     let mut v = VISITED
         .try_with(|cell| {
-            cell.try_borrow_mut().ok().map(|mut slot| {
-                std::mem::replace(
-                    &mut *slot,
-                    Visited {
-                        stamps: Vec::new(),
-                        generation: 0,
-                    },
-                )
-            })
+            cell.try_borrow_mut()
+                .ok()
+                .map(|mut slot| std::mem::take(&mut *slot))
         })
         .ok()
         .flatten()
-        .unwrap_or(Visited {
-            stamps: Vec::new(),
-            generation: 0,
-        });
+        .unwrap_or_default();
     if v.stamps.len() < rows {
         v.stamps.resize(rows, 0);
     }
