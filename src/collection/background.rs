@@ -124,14 +124,6 @@ pub(super) enum Step {
     Bulk(usize),
 }
 
-/// Where the worker's jobs build graphs.
-struct Pools {
-    /// Every core: persists and `optimize`, which callers wait for.
-    urgent: rayon::ThreadPool,
-    /// All cores but one: automatic merges.
-    background: rayon::ThreadPool,
-}
-
 /// The running background threads of a writable collection.
 pub(super) struct Workers {
     jobs: Option<SyncSender<Job>>,
@@ -158,9 +150,9 @@ impl Workers {
         // Separate pools: a persist waits for the indexer to finish its current rows (the
         // graph's insert lock), which must never wait for a thread of the same pool. Work that
         // a caller waits for, or that makes rows searchable (a persist, `optimize`), builds
-        // graphs on every core; automatic merges and the indexer leave one to the caller's
-        // threads: measured on 2 cores, a merge on both cores made a reader's p99 4.0 ms, on
-        // one 0.25 ms (idle: 0.11 ms), for a merge that took twice as long.
+        // graphs on every core; the indexer leaves one to the caller's threads, and so does an
+        // automatic merge (its throttle) until a caller waits for it: measured on 2 cores, a
+        // merge on both cores made a reader's p99 4.0 ms, on one 0.25 ms (idle: 0.11 ms).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = |name: &'static str, threads: usize| {
             rayon::ThreadPoolBuilder::new()
@@ -170,10 +162,7 @@ impl Workers {
                 .build()
                 .map_err(|e| Error::io("start threads", name, std::io::Error::other(e)))
         };
-        let pools = Pools {
-            urgent: pool("build", cores)?,
-            background: pool("merge", cores - 1)?,
-        };
+        let builders = pool("build", cores)?;
         let index_pool = pool("index", cores - 1)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -191,7 +180,7 @@ impl Workers {
                 "stratavec-persist",
                 Box::new(move || {
                     for job in rx {
-                        inner.run(job, &pools);
+                        builders.install(|| inner.run(job));
                     }
                 }),
             )?
@@ -224,6 +213,7 @@ impl Workers {
 
     /// Lets queued jobs finish, then stops both threads and waits for them.
     pub(super) fn stop(&mut self, inner: &Inner) {
+        let _opened = inner.throttle.open();
         self.jobs = None;
         inner.indexing.stop();
         for t in self.threads.drain(..) {
@@ -235,31 +225,13 @@ impl Workers {
 impl Inner {
     /// Runs one job and hands its outcome to whoever waits for it. After a persist, the merge
     /// policy may ask for a merge: it runs once the persist's waiter has its answer.
-    fn run(&self, job: Job, pools: &Pools) {
+    fn run(&self, job: Job) {
         let (result, reply, then_merge) = match job {
-            Job::Persist(sealing, reply) => (
-                pools
-                    .urgent
-                    .install(|| self.guard(|| self.persist(&sealing))),
-                reply,
-                true,
-            ),
-            Job::Merge(scope, reply) => {
-                let pool = match scope {
-                    MergeScope::All => &pools.urgent,
-                    MergeScope::Policy => &pools.background,
-                };
-                (
-                    pool.install(|| self.guard(|| self.merge(scope))),
-                    reply,
-                    false,
-                )
-            }
+            Job::Persist(sealing, reply) => (self.guard(|| self.persist(&sealing)), reply, true),
+            Job::Merge(scope, reply) => (self.guard(|| self.merge(scope)), reply, false),
             Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
             Job::Schema(plan, reply) => (
-                pools
-                    .urgent
-                    .install(|| self.guard(|| self.apply_schema_change(&plan))),
+                self.guard(|| self.apply_schema_change(&plan)),
                 Some(reply),
                 false,
             ),
@@ -270,10 +242,15 @@ impl Inner {
         }
         if then_merge && persisted && self.options.merge_policy.is_some() {
             // A failure poisons the collection; the next write or close reports it.
-            let _ = pools
-                .background
-                .install(|| self.guard(|| self.merge(MergeScope::Policy)));
+            let _ = self.guard(|| self.merge(MergeScope::Policy));
         }
+    }
+
+    /// Waits for a job's outcome; meanwhile an automatic merge queued ahead of the job builds
+    /// on every core (the caller's threads are idle: it waits).
+    pub(super) fn await_reply(&self, rx: Receiver<Result<()>>) -> Result<()> {
+        let _opened = self.throttle.open();
+        rx.recv().map_err(|_| Error::Closed)?
     }
 
     /// Runs background work unless an earlier failure stopped all writing; a failure of this

@@ -638,7 +638,7 @@ impl Collection {
         };
         let (tx, rx) = background::reply();
         if inner.rotate(&mut w, Some(tx))? {
-            rx.recv().map_err(|_| Error::Closed)??;
+            inner.await_reply(rx)?;
         } else {
             // Nothing written since an automatic rotation, whose persist may still be queued:
             // wait for it, or its rows would be checked by nobody and fail in the worker.
@@ -655,7 +655,7 @@ impl Collection {
         // Queued behind every persist and merge asked for so far.
         let (tx, rx) = background::reply();
         inner.submit(Job::Schema(Box::new(plan), tx))?;
-        rx.recv().map_err(|_| Error::Closed)?
+        inner.await_reply(rx)
     }
 }
 

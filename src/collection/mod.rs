@@ -65,6 +65,7 @@ pub use verify::{Problem, VerifyReport};
 
 use crate::doc::{Doc, DocStatus};
 use crate::error::{Error, Result};
+use crate::index::throttle::Throttle;
 use crate::query::{flat, Filter};
 use crate::schema::CollectionSchema;
 use crate::segment::Batch;
@@ -97,6 +98,8 @@ struct Inner {
     failure: OnceLock<Arc<io::Error>>,
     closed: AtomicBool,
     indexing: background::Indexing,
+    /// Whether an automatic merge may build on every core (while a caller waits for it).
+    throttle: Throttle,
     /// The background threads; `None` for read-only handles and once closed.
     workers: Mutex<Option<Workers>>,
     /// The open's warm-up thread (graph packing, key-index checks): stopped and joined by
@@ -330,7 +333,7 @@ impl Collection {
         };
         // Persists run in order: the answer for this one means every earlier one is done.
         if rotated {
-            rx.recv().map_err(|_| Error::Closed)?
+            inner.await_reply(rx)
         } else {
             inner.barrier()
         }
@@ -354,7 +357,7 @@ impl Collection {
         self.flush()?;
         let (tx, rx) = background::reply();
         self.inner.submit(Job::Merge(MergeScope::All, Some(tx)))?;
-        rx.recv().map_err(|_| Error::Closed)?
+        self.inner.await_reply(rx)
     }
 
     /// Waits until the background work queued so far is done, the writing segment's rows
@@ -417,7 +420,7 @@ impl Collection {
             if !inner.read_only && inner.failure.get().is_none() {
                 let (tx, rx) = background::reply();
                 result = match inner.rotate(&mut w, Some(tx)) {
-                    Ok(true) => rx.recv().map_err(|_| Error::Closed).and_then(|r| r),
+                    Ok(true) => inner.await_reply(rx),
                     Ok(false) => Ok(()),
                     Err(e) => Err(e),
                 };

@@ -17,6 +17,7 @@ use super::state::{Sealing, State};
 use super::writer::{self, Publish, Writer};
 use super::{Collection, Inner, OpenOptions};
 use crate::error::{Error, Result};
+use crate::index::throttle::Throttle;
 use crate::schema::CollectionSchema;
 use crate::segment::{
     fwd_name, wal_path, DeleteSet, Elsewhere, GraphLoad, IdTracker, RecoverOptions, SealedSegment,
@@ -202,6 +203,7 @@ impl Collection {
             failure: OnceLock::new(),
             closed: AtomicBool::new(false),
             indexing: background::Indexing::default(),
+            throttle: Throttle::default(),
             workers: Mutex::new(None),
             warming: Mutex::new(warming),
             report,

@@ -84,7 +84,17 @@ impl Inner {
         // Merges and schema changes both run on the background worker, one at a time: the
         // schema cannot change under a merge.
         let schema = self.state.read().schema.clone();
-        let merged = merge(&*self.storage, &self.path, &schema, id, &inputs, &dropped)?;
+        // An automatic merge leaves the caller's threads a core unless a caller waits for it.
+        let throttle = (scope == MergeScope::Policy).then_some(&self.throttle);
+        let merged = merge(
+            &*self.storage,
+            &self.path,
+            &schema,
+            id,
+            &inputs,
+            &dropped,
+            throttle,
+        )?;
         let is_input = |id: u64| inputs.iter().any(|s| s.id == id);
         {
             let mut c = self.committed.lock();

@@ -19,7 +19,7 @@ use super::background::{reply, Job};
 use super::state::Sealing;
 use super::Inner;
 use crate::doc::DocStatus;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::schema::CollectionSchema;
 use crate::segment::{segment_dir, wal_id, wal_path, Batch, Segment};
 use crate::wal::{Op, Wal, WalPayload};
@@ -243,7 +243,7 @@ impl Inner {
     pub(super) fn barrier(&self) -> Result<()> {
         let (tx, rx) = reply();
         self.submit(Job::Barrier(tx))?;
-        rx.recv().map_err(|_| Error::Closed)?
+        self.await_reply(rx)
     }
 }
 

@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use super::distance::{dot, l2_squared, normalized};
 use super::frozen::{prefetch, prefetch_rows, GraphData, Key, Layer};
 use super::reach::connect_orphans;
+use super::throttle::Throttle;
 use super::visited::with_visited;
 use crate::schema::Metric;
 
@@ -57,17 +58,19 @@ pub(crate) struct Seed<'g> {
 
 /// Builds the graph over `vectors` (`dim` floats per row; row ids are positions).
 pub(crate) fn build_graph(params: BuildParams, vectors: &[f32], dim: usize) -> GraphData {
-    build_graph_from(params, vectors, dim, None)
+    build_graph_from(params, vectors, dim, None, None)
 }
 
 /// Builds the graph over `vectors`, keeping the links of `seed`'s rows and inserting the
 /// others into it. A seed that does not fit the rows (wrong length, a position out of range
-/// or repeated) is ignored: the graph is then built from nothing.
+/// or repeated) is ignored: the graph is then built from nothing. With a `throttle` (and
+/// `params.parallel`), only the pool's first thread inserts while the throttle is closed.
 pub(crate) fn build_graph_from(
     params: BuildParams,
     vectors: &[f32],
     dim: usize,
     seed: Option<Seed<'_>>,
+    throttle: Option<&Throttle>,
 ) -> GraphData {
     let rows = vectors.len().checked_div(dim).unwrap_or(0);
     let inv_norms = if params.metric == Metric::Cosine {
@@ -120,12 +123,35 @@ pub(crate) fn build_graph_from(
         builder.plant(seed);
     }
     let pending: Vec<u32> = (0..rows as u32).filter(|&r| !seeded[r as usize]).collect();
-    if params.parallel {
+    if let (true, Some(throttle)) = (params.parallel, throttle) {
+        insert_throttled(&builder, &pending, throttle);
+    } else if params.parallel {
         pending.par_iter().for_each(|&q| builder.insert(q));
     } else {
         pending.iter().for_each(|&q| builder.insert(q));
     }
     builder.finish(inv_norms)
+}
+
+/// Rows a throttled thread inserts between two looks at the throttle.
+const THROTTLED_CHUNK: usize = 64;
+
+/// Inserts `pending` on every thread of the current pool, drawing chunks from one cursor; the
+/// pool's first thread always works, the others only while `throttle` is open.
+fn insert_throttled(builder: &Builder<'_>, pending: &[u32], throttle: &Throttle) {
+    let next = AtomicUsize::new(0);
+    let done = || next.load(Ordering::Relaxed) >= pending.len();
+    rayon::broadcast(|ctx| loop {
+        if ctx.index() > 0 && !throttle.admit(done) {
+            return;
+        }
+        let from = next.fetch_add(THROTTLED_CHUNK, Ordering::Relaxed);
+        if from >= pending.len() {
+            return;
+        }
+        let to = (from + THROTTLED_CHUNK).min(pending.len());
+        pending[from..to].iter().for_each(|&q| builder.insert(q));
+    });
 }
 
 /// Whether `seed` can start a build over `rows` rows: one position per row of its graph,
@@ -927,7 +953,7 @@ mod tests {
             graph: &old,
             positions: &kept,
         };
-        let seeded = build_graph_from(params, &base, dim, Some(seed));
+        let seeded = build_graph_from(params, &base, dim, Some(seed), None);
         assert_eq!(unreachable(&seeded), 0);
         let whole = build_graph(params, &base, dim);
         let (a, b) = (open(&seeded, metric), open(&whole, metric));
@@ -951,7 +977,7 @@ mod tests {
                 graph: &old,
                 positions,
             };
-            assert!(build_graph_from(params, &base, dim, Some(seed)) == whole);
+            assert!(build_graph_from(params, &base, dim, Some(seed), None) == whole);
         }
     }
 

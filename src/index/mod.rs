@@ -8,6 +8,7 @@ pub(crate) mod frozen;
 pub(crate) mod live;
 pub(crate) mod packed;
 mod reach;
+pub(crate) mod throttle;
 mod visited;
 
 pub use distance::kernel_name;

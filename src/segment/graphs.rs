@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::index::builder::{build_graph, build_graph_from, BuildParams, Seed};
 use crate::index::frozen::{FrozenGraph, GraphData};
 use crate::index::live::LiveGraph;
+use crate::index::throttle::Throttle;
 use crate::schema::{CollectionSchema, IndexKind, VectorSchema};
 use crate::storage::{atomic_write, Mapped, Storage};
 
@@ -41,11 +42,13 @@ pub(crate) fn build(vs: &VectorSchema, vectors: &[f32]) -> Option<GraphData> {
     Some(build_graph(params, vectors, vs.dimension))
 }
 
-/// Like [`build`], starting from `seed` (a graph over some of the rows).
+/// Like [`build`], starting from `seed` (a graph over some of the rows), on as many threads as
+/// `throttle` admits (every thread of the pool without one).
 pub(crate) fn build_from(
     vs: &VectorSchema,
     vectors: &[f32],
     seed: Option<Seed<'_>>,
+    throttle: Option<&Throttle>,
 ) -> Option<GraphData> {
     let IndexKind::Hnsw { m, ef_construction } = vs.index else {
         return None;
@@ -56,7 +59,13 @@ pub(crate) fn build_from(
         ef_construction,
         parallel: true,
     };
-    Some(build_graph_from(params, vectors, vs.dimension, seed))
+    Some(build_graph_from(
+        params,
+        vectors,
+        vs.dimension,
+        seed,
+        throttle,
+    ))
 }
 
 /// A live graph covering at least this share of its segment's rows is completed and frozen

@@ -14,6 +14,7 @@ use super::{
 use crate::error::Result;
 use crate::index::builder::Seed;
 use crate::index::frozen::GraphData;
+use crate::index::throttle::Throttle;
 use crate::schema::CollectionSchema;
 use crate::storage::{atomic_write, Storage};
 
@@ -100,7 +101,8 @@ impl Segment {
 }
 
 /// Rewrites the rows of `inputs` that are not in `dropped` as the new segment `id`, with
-/// graphs built from its largest intact input's. `None` when no row survives.
+/// graphs built from its largest intact input's (on the threads `throttle` admits). `None`
+/// when no row survives.
 pub(crate) fn merge(
     storage: &dyn Storage,
     dir: &Path,
@@ -108,6 +110,7 @@ pub(crate) fn merge(
     id: u64,
     inputs: &[Arc<SealedSegment>],
     dropped: &DeleteSet,
+    throttle: Option<&Throttle>,
 ) -> Result<Option<(SegmentMeta, SealedSegment)>> {
     let views = inputs
         .iter()
@@ -156,7 +159,7 @@ pub(crate) fn merge(
                 graph,
                 positions: &positions,
             });
-            graphs::build_from(&schema.vectors[v], &merged.vectors[v].data, seed)
+            graphs::build_from(&schema.vectors[v], &merged.vectors[v].data, seed, throttle)
         })
         .collect();
     write_files(storage, dir, schema, id, &merged, |v| built[v].take()).map(Some)
