@@ -245,25 +245,27 @@ fn main() {
     };
     let full = collection(&root, largest);
     // Per run: the first 20k inserts after the open (they pay the first-use checks of every
-    // segment's key index, shared with the background check), then 20k more.
+    // segment's key index, shared with the background check), then 60k more: the steady state,
+    // over a window long enough (≈ 0.15 s, 60 fsyncs) that one slow fsync does not decide it,
+    // and short enough that the writing segment does not rotate inside it.
     let (mut full_first, mut full_next, mut empty_first, mut empty_next) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let n = 20_000u64;
+    let (n, next) = (20_000u64, 60_000u64);
     for run in 0..runs as u64 {
         let copy = root.join("insert-copy");
         let _ = std::fs::remove_dir_all(&copy);
         copy_dir(&full, &copy);
-        let from = 10_000_000 + run * 2 * n;
+        let from = 10_000_000 + run * (n + next);
         let c = Collection::open(&copy, OpenOptions::default()).expect("open copy");
         full_first.push(insert(&c, from, from + n));
-        full_next.push(insert(&c, from + n, from + 2 * n));
+        full_next.push(insert(&c, from + n, from + n + next));
         drop(c);
         let _ = std::fs::remove_dir_all(&copy);
         let empty = root.join("insert-empty");
         let _ = std::fs::remove_dir_all(&empty);
         let c = Collection::create(&empty, schema(), options()).expect("create");
         empty_first.push(insert(&c, from, from + n));
-        empty_next.push(insert(&c, from + n, from + 2 * n));
+        empty_next.push(insert(&c, from + n, from + n + next));
         drop(c);
         let _ = std::fs::remove_dir_all(&empty);
     }
@@ -275,7 +277,7 @@ fn main() {
     );
     println!(
         "\ninserts (batch {BATCH}, EveryDocs({BATCH})), docs/s, median of {runs}:\n\
-         | into | first {n} after open | next {n} |\n|---|---:|---:|\n\
+         | into | first {n} after open | next {next} |\n|---|---:|---:|\n\
          | {largest} docs in {SEGMENTS} sealed segments | {a:.0} | {b:.0} |\n\
          | an empty collection | {c:.0} | {d:.0} |\n\
          | ratio | {:.2} | {:.2} |",

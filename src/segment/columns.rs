@@ -799,7 +799,8 @@ impl ForwardFile {
             let e = self.part(KEYS, 16 * at..16 * at + 16)?;
             Ok((u64_at(e, 0), u32_at(e, 8) as usize))
         };
-        let (mut lo, mut hi) = (0, self.sections[KEYS].range.len() / 16);
+        let entries = self.sections[KEYS].range.len() / 16;
+        let (mut lo, mut hi) = keys::bracket(entries, hash, |at| Ok(entry(at)?.0))?;
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if entry(mid)?.0 < hash {
