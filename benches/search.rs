@@ -182,6 +182,10 @@ fn main() {
     let build_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     c.flush().expect("flush");
+    // A base below `min_graph_rows` was sealed with its graph deferred: build it now.
+    if c.stats().graphs[0].rows_deferred > 0 {
+        c.optimize().expect("optimize");
+    }
     let flush_s = started.elapsed().as_secs_f64();
     c.close().expect("close");
     drop(c);

@@ -286,10 +286,11 @@ fn exact_top(
 fn a_damaged_graph_file_is_reported_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c");
+    // Its graph file at once, not deferred until writes pause.
     let c = Collection::create(
         &path,
         small_schema(Metric::L2),
-        CollectionOptions::default(),
+        CollectionOptions::default().min_graph_rows(0),
     )
     .unwrap();
     let vs = vectors(500, 16, 9);
@@ -389,9 +390,13 @@ fn a_paused_bulk_load_gets_a_graph_without_a_flush() {
             .collect();
         c.insert(&docs).unwrap();
     }
-    // The indexer seals the backlog after the load pauses; bounded wait, no timing assertion.
+    // The indexer seals the backlog after the load pauses (below `min_graph_rows`, with its
+    // graph deferred), and the worker builds the graph once nothing more arrives; bounded
+    // wait, no timing assertion.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while c.stats().segments == 0 && std::time::Instant::now() < deadline {
+    let waiting =
+        |st: &stratavec::CollectionStats| st.segments == 0 || st.graphs[0].rows_covered < n as u64;
+    while waiting(&c.stats()) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let st = c.stats();

@@ -65,10 +65,13 @@ fn template() -> &'static Path {
         let root = tempfile::tempdir().unwrap().keep();
         let live = root.join("live");
         let path = root.join("template");
+        // Graph files at once (not deferred until writes pause): the cases damage them.
         let c = Collection::create(
             &live,
             schema(),
-            CollectionOptions::default().merge_policy(None),
+            CollectionOptions::default()
+                .merge_policy(None)
+                .min_graph_rows(0),
         )
         .unwrap();
         for chunk in (0..SEALED).collect::<Vec<_>>().chunks(500) {

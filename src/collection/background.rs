@@ -3,7 +3,7 @@
 //! segment's live graphs. Both run at a lower CPU priority than the caller's threads, so that a
 //! query never queues behind graph construction on a busy machine.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -32,6 +32,10 @@ const BULK_PAUSE: Duration = Duration::from_millis(500);
 /// The most rows a bulk load leaves without a graph (each query scans them exactly).
 const MAX_BACKLOG: usize = 200_000;
 
+/// Sealed segments that deferred their graphs (a bulk load's small imports) get them once
+/// no write and no job arrived for this long.
+const GRAPH_PAUSE: Duration = Duration::from_millis(500);
+
 /// Where a job's outcome goes.
 pub(super) type Reply = SyncSender<Result<()>>;
 
@@ -52,6 +56,8 @@ pub(super) enum Job {
     Merge(MergeScope, Option<Reply>),
     /// Answers once every earlier job is done.
     Barrier(Reply),
+    /// Builds every graph a sealed segment deferred, then answers.
+    BuildDeferred(Reply),
     /// Commit a checked schema change (the writing segment is sealed, writes wait).
     Schema(Box<super::ddl::Plan>, Reply),
 }
@@ -179,8 +185,29 @@ impl Workers {
             spawn(
                 "stratavec-persist",
                 Box::new(move || {
-                    for job in rx {
+                    // Off after a damaged segment stopped the idle graph builds, until the
+                    // next job (a merge may replace the segment; reads report it meanwhile).
+                    let mut idle_builds = true;
+                    loop {
+                        let job = if idle_builds && inner.defers_graphs() {
+                            let seq = inner.state.read().visible_seq;
+                            match rx.recv_timeout(GRAPH_PAUSE) {
+                                Ok(job) => job,
+                                Err(RecvTimeoutError::Timeout) => {
+                                    idle_builds =
+                                        builders.install(|| inner.build_graphs_while_idle(seq));
+                                    continue;
+                                }
+                                Err(RecvTimeoutError::Disconnected) => return,
+                            }
+                        } else {
+                            match rx.recv() {
+                                Ok(job) => job,
+                                Err(_) => return,
+                            }
+                        };
                         builders.install(|| inner.run(job));
+                        idle_builds = true;
                     }
                 }),
             )?
@@ -230,6 +257,11 @@ impl Inner {
             Job::Persist(sealing, reply) => (self.guard(|| self.persist(&sealing)), reply, true),
             Job::Merge(scope, reply) => (self.guard(|| self.merge(scope)), reply, false),
             Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
+            Job::BuildDeferred(reply) => (
+                self.guard(|| self.build_deferred_graphs(None, &|| false)),
+                Some(reply),
+                false,
+            ),
             Job::Schema(plan, reply) => (
                 self.guard(|| self.apply_schema_change(&plan)),
                 Some(reply),
@@ -243,6 +275,25 @@ impl Inner {
         if then_merge && persisted && self.options.merge_policy.is_some() {
             // A failure poisons the collection; the next write or close reports it.
             let _ = self.guard(|| self.merge(MergeScope::Policy));
+        }
+    }
+
+    /// Builds deferred graphs while no write arrives (the last visible seq stays `seq`), on
+    /// the core readers leave free unless a caller waits. A damaged segment stops it (false:
+    /// reads of the segment report the damage; writes go on); any other failure (a write or
+    /// fsync of a graph file or manifest) poisons the collection.
+    fn build_graphs_while_idle(&self, seq: u64) -> bool {
+        if self.check_not_failed().is_err() {
+            return false;
+        }
+        let interrupted = || self.is_closed() || self.state.read().visible_seq != seq;
+        match self.build_deferred_graphs(Some(&self.throttle), &interrupted) {
+            Ok(()) => true,
+            Err(Error::Corrupted { .. }) => false,
+            Err(e) => {
+                self.poison(e);
+                false
+            }
         }
     }
 

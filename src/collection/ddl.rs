@@ -687,8 +687,11 @@ impl Inner {
                         false => input.graph(old, &plan.base.vectors[old])?,
                         true => None,
                     };
+                    // A deferred graph stays deferred: the idle worker builds it later.
+                    let deferred = !rebuild && input.defers_graph(old, &plan.base.vectors[old]);
                     graphs.push(match kept {
                         Some(g) => Some(g.to_data()),
+                        None if deferred => None,
                         None => build_graph(vs, &block.vectors[v].data),
                     });
                 }

@@ -145,6 +145,7 @@ impl Collection {
             max_buffer_bytes: options.max_buffer_bytes,
             max_docs_per_segment: options.max_docs_per_segment.max(1),
             merge_policy: options.merge_policy,
+            min_graph_rows: options.min_graph_rows,
         };
         stored
             .validate()
@@ -361,7 +362,8 @@ impl Collection {
     }
 
     /// Waits until the background work queued so far is done, the writing segment's rows
-    /// are all in its live graphs and every sealed segment's graphs are packed for search
+    /// are all in its live graphs, every graph a sealed segment deferred is built (see
+    /// [`CollectionOptions::min_graph_rows`]) and every sealed segment's graphs are packed for search
     /// (after an open that happens on a background thread; until then searches walk the
     /// mapped files). Reads never need this (rows not yet in a graph are scored exactly); it is
     /// for measurements and tests. Returns a background failure, if any.
@@ -382,7 +384,10 @@ impl Collection {
         }
         // A bulk load's backlog is sealed with the bulk builder rather than fed to hnsw_rs.
         inner.seal_backlog();
-        inner.barrier()?;
+        // Also the barrier: jobs run in order.
+        let (tx, rx) = background::reply();
+        inner.submit(Job::BuildDeferred(tx))?;
+        inner.await_reply(rx)?;
         // Index what is there now on this thread too: the indexer may be busy elsewhere.
         let graphs: Vec<_> = {
             let st = inner.state.read();

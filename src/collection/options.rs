@@ -17,6 +17,9 @@ pub(crate) struct StoredOptions {
     /// Collections created before automatic merges existed get the default policy.
     #[serde(default = "default_merge_policy")]
     pub(crate) merge_policy: Option<MergePolicy>,
+    /// Collections created before graphs were deferred get the default threshold.
+    #[serde(default = "default_min_graph_rows")]
+    pub(crate) min_graph_rows: u64,
 }
 
 impl StoredOptions {
@@ -63,6 +66,15 @@ fn default_merge_policy() -> Option<MergePolicy> {
     Some(MergePolicy::default())
 }
 
+fn default_min_graph_rows() -> u64 {
+    DEFAULT_MIN_GRAPH_ROWS
+}
+
+/// A bulk load's segments below this size are left without a graph until writes pause or a
+/// merge makes them large: ten 10k imports then build their graph rows once, at the merge,
+/// instead of once at each seal and again at the merge.
+const DEFAULT_MIN_GRAPH_ROWS: u64 = 50_000;
+
 /// When sealed segments are merged in the background without an explicit
 /// [`crate::Collection::optimize`].
 ///
@@ -103,6 +115,11 @@ pub struct CollectionOptions {
     /// When to merge sealed segments in the background; `None` turns automatic merges off
     /// (`optimize` still merges). Stored, like the flush policy.
     pub merge_policy: Option<MergePolicy>,
+    /// A sealed segment with fewer rows than this (50,000) whose rows arrived faster than the
+    /// background indexer placed them gets its HNSW graph later: once writes pause for half a
+    /// second, at `optimize`, or when a merge makes it this large. Until then its rows are
+    /// scored exactly (recall 1, slower per query). `0` builds every graph at persist. Stored.
+    pub min_graph_rows: u64,
     /// Where files live; [`StdStorage`] unless a test simulates power loss.
     pub storage: Arc<dyn Storage>,
 }
@@ -114,6 +131,7 @@ impl Default for CollectionOptions {
             max_buffer_bytes: 64 << 20,
             max_docs_per_segment: 10_000_000,
             merge_policy: Some(MergePolicy::default()),
+            min_graph_rows: DEFAULT_MIN_GRAPH_ROWS,
             storage: Arc::new(StdStorage),
         }
     }
@@ -141,6 +159,20 @@ impl CollectionOptions {
     /// Sets (or, with `None`, turns off) the automatic merge policy.
     pub fn merge_policy(mut self, policy: Option<MergePolicy>) -> Self {
         self.merge_policy = policy;
+        self
+    }
+
+    /// Sets the size below which a bulk-loaded segment's graph waits for a pause or a merge
+    /// (see [`CollectionOptions::min_graph_rows`]).
+    ///
+    /// ```
+    /// use stratavec::CollectionOptions;
+    /// // Every persisted segment gets its graph at once.
+    /// let eager = CollectionOptions::default().min_graph_rows(0);
+    /// assert_eq!(eager.min_graph_rows, 0);
+    /// ```
+    pub fn min_graph_rows(mut self, rows: u64) -> Self {
+        self.min_graph_rows = rows;
         self
     }
 

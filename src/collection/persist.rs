@@ -7,8 +7,9 @@ use std::sync::Arc;
 use super::background::MergeScope;
 use super::state::Sealing;
 use super::Inner;
-use crate::error::Result;
-use crate::segment::{merge, segment_dir, wal_path, SealedSegment};
+use crate::error::{Error, Result};
+use crate::index::throttle::Throttle;
+use crate::segment::{build_deferred, merge, segment_dir, wal_path, MergeGraphs, SealedSegment};
 
 impl Inner {
     /// Persists a rotated segment: its files, then the manifest that lists it (the commit),
@@ -18,7 +19,12 @@ impl Inner {
         // A schema change waits for every persist queued before it: the state's schema is the
         // one the rotated segment was written with.
         let schema = self.state.read().schema.clone();
-        let sealed = seg.seal(&*self.storage, &self.path, &schema)?;
+        let sealed = seg.seal(
+            &*self.storage,
+            &self.path,
+            &schema,
+            self.options.min_graph_rows,
+        )?;
         {
             let mut c = self.committed.lock();
             let mut next = c.manifest.clone();
@@ -78,7 +84,7 @@ impl Inner {
             }
         };
         if inputs.is_empty() {
-            return Ok(());
+            return self.finish_merge(scope);
         }
         let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
         // Merges and schema changes both run on the background worker, one at a time: the
@@ -86,6 +92,11 @@ impl Inner {
         let schema = self.state.read().schema.clone();
         // An automatic merge leaves the caller's threads a core unless a caller waits for it.
         let throttle = (scope == MergeScope::Policy).then_some(&self.throttle);
+        // `optimize` asks for the layout that searches fastest: every graph built.
+        let min_graph_rows = match scope {
+            MergeScope::All => 0,
+            MergeScope::Policy => self.options.min_graph_rows,
+        };
         let merged = merge(
             &*self.storage,
             &self.path,
@@ -93,7 +104,10 @@ impl Inner {
             id,
             &inputs,
             &dropped,
-            throttle,
+            MergeGraphs {
+                min_rows: min_graph_rows,
+                throttle,
+            },
         )?;
         let is_input = |id: u64| inputs.iter().any(|s| s.id == id);
         {
@@ -125,6 +139,91 @@ impl Inner {
             self.storage
                 .remove_dir_all(&segment_dir(&self.path, input.id))?;
         }
-        self.storage.sync_dir(&self.path)
+        self.storage.sync_dir(&self.path)?;
+        self.finish_merge(scope)
+    }
+
+    /// After `optimize`'s merge, the graphs a single remaining segment still defers.
+    fn finish_merge(&self, scope: MergeScope) -> Result<()> {
+        match scope {
+            MergeScope::All => self.build_deferred_graphs(None, &|| false),
+            MergeScope::Policy => Ok(()),
+        }
+    }
+
+    /// Whether a sealed segment defers a graph (see `graphs::seal`).
+    pub(super) fn defers_graphs(&self) -> bool {
+        let st = self.state.read();
+        let vectors = &st.schema.vectors;
+        st.sealed
+            .iter()
+            .any(|s| (0..vectors.len()).any(|v| s.defers_graph(v, &vectors[v])))
+    }
+
+    /// Builds the graphs that sealed segments deferred, a segment at a time, each committed
+    /// through a new manifest; before each segment, stops if `interrupted` says so. Readers
+    /// keep scoring a segment's rows exactly until its graphs are committed.
+    pub(super) fn build_deferred_graphs(
+        &self,
+        throttle: Option<&Throttle>,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        while !interrupted() {
+            // Schema changes run on this worker too: the schema cannot change meanwhile.
+            let (schema, segment) = {
+                let st = self.state.read();
+                let vectors = &st.schema.vectors;
+                let found = st
+                    .sealed
+                    .iter()
+                    .find(|s| (0..vectors.len()).any(|v| s.defers_graph(v, &vectors[v])))
+                    .cloned();
+                (st.schema.clone(), found)
+            };
+            let Some(segment) = segment else {
+                return Ok(());
+            };
+            let meta = {
+                let c = self.committed.lock();
+                c.manifest
+                    .segments
+                    .iter()
+                    .find(|m| m.id == segment.id)
+                    .cloned()
+            };
+            let Some(meta) = meta else {
+                return Err(Error::InvariantViolated {
+                    reason: format!("sealed segment {} is not in the manifest", segment.id),
+                });
+            };
+            let Some((meta, built)) = build_deferred(
+                &*self.storage,
+                &self.path,
+                &schema,
+                &meta,
+                &segment,
+                throttle,
+            )?
+            else {
+                return Ok(());
+            };
+            {
+                let mut c = self.committed.lock();
+                let mut next = c.manifest.clone();
+                next.version += 1;
+                for m in next.segments.iter_mut().filter(|m| m.id == meta.id) {
+                    *m = meta.clone();
+                }
+                let deleted = c.deleted.clone();
+                c.commit(&*self.storage, &self.path, next, deleted)?;
+                self.manifest_version
+                    .store(c.manifest.version, Ordering::Release);
+            }
+            let mut st = self.state.write();
+            if let Some(s) = st.sealed.iter_mut().find(|s| s.id == meta.id) {
+                *s = Arc::new(built);
+            }
+        }
+        Ok(())
     }
 }

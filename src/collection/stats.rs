@@ -57,6 +57,9 @@ pub struct GraphStats {
     pub field: String,
     /// Rows reachable through a graph (the rest are scored exactly).
     pub rows_covered: u64,
+    /// Rows of sealed segments whose graph is deferred (see
+    /// [`crate::CollectionOptions::min_graph_rows`]), scored exactly until it is built.
+    pub rows_deferred: u64,
     /// Sealed-segment graphs memory-mapped from their files.
     pub mapped: usize,
     /// Sealed-segment graphs held in memory (rebuilt by a read-only open).
@@ -96,6 +99,12 @@ impl Collection {
                     field: vs.name.clone(),
                     rows_covered: frozen.iter().map(|(s, _)| s.len() as u64).sum::<u64>()
                         + live_covered,
+                    rows_deferred: st
+                        .sealed
+                        .iter()
+                        .filter(|s| s.defers_graph(v, vs))
+                        .map(|s| s.len() as u64)
+                        .sum(),
                     mapped: frozen.iter().filter(|(_, g)| g.is_mapped()).count(),
                     in_memory: frozen.iter().filter(|(_, g)| !g.is_mapped()).count()
                         + st.sealed.iter().map(|s| s.repaired_graphs()).sum::<usize>(),

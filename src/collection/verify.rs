@@ -11,8 +11,8 @@ use crate::index::distance::{dot, Scorer};
 use crate::index::frozen::FrozenGraph;
 use crate::schema::{IndexKind, VectorSchema};
 use crate::segment::{
-    graph_name, graphs_check_norms, open_forward, wal_path, DeleteSet, Elsewhere, IdTracker,
-    RecoverOptions, SealedSegment, Segment,
+    graphs_check_norms, open_forward, wal_path, DeleteSet, Elsewhere, IdTracker, RecoverOptions,
+    SealedSegment, Segment,
 };
 use crate::storage::{LockMode, Storage};
 
@@ -153,8 +153,12 @@ impl Collection {
             };
             for (v, vs) in schema.vectors.iter().enumerate() {
                 if let IndexKind::Hnsw { m, .. } = vs.index {
+                    // A deferred graph has no file yet (its rows are scored exactly).
+                    let Some(gname) = meta.graph_file(v, vs) else {
+                        continue;
+                    };
                     report.files += 1;
-                    let gpath = path.join(graph_name(meta.id, &vs.name));
+                    let gpath = path.join(gname);
                     let vectors = forward.vectors(v)?;
                     for (offset, reason) in check_graph(&*storage, &gpath, vs, m, vectors) {
                         report.problems.push(Problem {

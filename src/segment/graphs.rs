@@ -73,12 +73,23 @@ pub(crate) fn build_from(
 /// which is several times faster per row than hnsw_rs's insertion.
 const FREEZE_LIVE_SHARE: f64 = 0.9;
 
-/// The graph a sealing segment's field `v` gets: its live graph completed, or a fresh build.
-pub(crate) fn seal(live: &LiveGraph, vs: &VectorSchema, vectors: &[f32]) -> Option<GraphData> {
+/// The graph a sealing segment's field `v` gets: its live graph completed, or a fresh build,
+/// or — when the live graph is far behind and the segment has fewer than `min_rows` rows —
+/// none yet (`None`). Such a segment is usually one import of a bulk load that `optimize` or
+/// a merge will rewrite; its graph is built once writes pause (see [`super::persist::build_deferred`]).
+pub(crate) fn seal(
+    live: &LiveGraph,
+    vs: &VectorSchema,
+    vectors: &[f32],
+    min_rows: u64,
+) -> Option<GraphData> {
     let rows = vectors.len() / vs.dimension.max(1);
     if live.indexed() as f64 >= FREEZE_LIVE_SHARE * rows as f64 {
         live.catch_up(vectors, vs.dimension);
         return Some(live.extract(vectors, vs.dimension));
+    }
+    if (rows as u64) < min_rows {
+        return None;
     }
     build(vs, vectors)
 }

@@ -123,8 +123,24 @@ pub(crate) struct SegmentMeta {
     pub(crate) block: u64,
     pub(crate) rows: u64,
     pub(crate) file: FileMeta,
-    /// Per vector field, the graph file (relative path) of an HNSW field. Graph files check
-    /// themselves (a checksum per section) and are rebuilt from `file` when damaged.
+    /// Per vector field, the graph file (relative path) of an HNSW field, or `None`: a flat
+    /// field, or an HNSW field whose graph is deferred (its rows are scored exactly until the
+    /// graph is built). Empty in manifests written before graphs could be deferred: every
+    /// HNSW field then has its file under the default name. Graph files check themselves (a
+    /// checksum per section) and are rebuilt from `file` when damaged.
     #[serde(default)]
     pub(crate) graphs: Vec<Option<String>>,
+}
+
+impl SegmentMeta {
+    /// The graph file of vector field `v` (`vs`), if it has one.
+    pub(crate) fn graph_file(&self, v: usize, vs: &crate::schema::VectorSchema) -> Option<String> {
+        if matches!(vs.index, crate::schema::IndexKind::Flat) {
+            return None;
+        }
+        if self.graphs.is_empty() {
+            return Some(graph_name(self.id, &vs.name));
+        }
+        self.graphs.get(v).cloned().flatten()
+    }
 }

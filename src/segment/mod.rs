@@ -36,7 +36,7 @@ pub(crate) use meta::{
     fwd_name, graph_name, segment_dir, wal_file_name, wal_id, wal_path, FileMeta, SegmentMeta,
     BLOCK,
 };
-pub(crate) use persist::{merge, rewrite};
+pub(crate) use persist::{build_deferred, merge, rewrite, MergeGraphs};
 pub(crate) use postings::InvertedIndexes;
 pub(crate) use recover::RecoverOptions;
 pub(crate) use rows::{Columns, LiveRow, Rows};

@@ -62,16 +62,11 @@ impl SealedSegment {
         let mut frozen = Vec::with_capacity(schema.vectors.len());
         let mut loads = Vec::new();
         for (v, vs) in schema.vectors.iter().enumerate() {
-            if matches!(vs.index, IndexKind::Flat) {
+            // A flat field, or a graph deferred until writes pause (see `graphs::seal`).
+            let Some(name) = meta.graph_file(v, vs) else {
                 frozen.push(None);
                 continue;
-            }
-            let name = meta
-                .graphs
-                .get(v)
-                .cloned()
-                .flatten()
-                .unwrap_or_else(|| super::graph_name(meta.id, &vs.name));
+            };
             let (graph, load) = match graphs::map(storage, dir, &name, vs, forward.len()) {
                 Ok(graph) => (graph, GraphLoad::Mapped),
                 Err(reason) => {
@@ -165,6 +160,12 @@ impl SealedSegment {
             .iter()
             .filter(|c| matches!(c.get(), Some(Ok(Some(_)))))
             .count()
+    }
+
+    /// Whether vector field `v` (`vs`) has an HNSW index but no graph here yet: its rows are
+    /// scored exactly until [`super::persist::build_deferred`] or a merge builds one.
+    pub(crate) fn defers_graph(&self, v: usize, vs: &VectorSchema) -> bool {
+        !matches!(vs.index, IndexKind::Flat) && self.stored_graph(v).is_none()
     }
 
     /// The graphs as stored, unchecked against the vectors (merges seed from them).

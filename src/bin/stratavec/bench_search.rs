@@ -320,14 +320,19 @@ pub fn search(out: &mut Out, json: bool, c: &SearchConfig) -> Res {
         coll.optimize()?;
     } else {
         coll.flush()?;
+        // A base below `min_graph_rows` was sealed with its graph deferred: build it now.
+        if coll.stats().graphs.iter().any(|g| g.rows_deferred > 0) {
+            coll.optimize()?;
+        }
     }
     let flush_s = t0.elapsed().as_secs_f64();
     let build_s = started.elapsed().as_secs_f64();
     let st = coll.stats();
-    if st.unindexed > 0 || st.writing_rows > 0 {
+    let deferred: u64 = st.graphs.iter().map(|g| g.rows_deferred).sum();
+    if st.unindexed > 0 || st.writing_rows > 0 || deferred > 0 {
         return Err(CliError::new(format!(
             "after the flush, {} rows are still outside a graph",
-            st.unindexed.max(st.writing_rows as u64)
+            st.unindexed.max(st.writing_rows as u64).max(deferred)
         )));
     }
     coll.close()?;
