@@ -73,9 +73,14 @@ pub(crate) fn build_from(
 /// which is several times faster per row than hnsw_rs's insertion.
 const FREEZE_LIVE_SHARE: f64 = 0.9;
 
+/// A live graph at most this many rows behind is completed and frozen whatever its share: a
+/// small segment then gets the same files however far the indexer had got (fault-injection
+/// tests count a persist's operations), for at most a fraction of a second of hnsw_rs.
+const FREEZE_LIVE_BEHIND: usize = 256;
+
 /// The graph a sealing segment's field `v` gets: its live graph completed, or a fresh build,
-/// or — when the live graph is far behind and the segment has fewer than `min_rows` rows —
-/// none yet (`None`). Such a segment is usually one import of a bulk load that `optimize` or
+/// or — when the live graph is far behind (a bulk load) and the segment has fewer than
+/// `min_rows` rows — none yet (`None`). Such a segment is usually one import of a bulk load that `optimize` or
 /// a merge will rewrite; its graph is built once writes pause (see [`super::persist::build_deferred`]).
 pub(crate) fn seal(
     live: &LiveGraph,
@@ -84,7 +89,10 @@ pub(crate) fn seal(
     min_rows: u64,
 ) -> Option<GraphData> {
     let rows = vectors.len() / vs.dimension.max(1);
-    if live.indexed() as f64 >= FREEZE_LIVE_SHARE * rows as f64 {
+    let indexed = live.indexed();
+    if indexed as f64 >= FREEZE_LIVE_SHARE * rows as f64
+        || rows.saturating_sub(indexed) <= FREEZE_LIVE_BEHIND
+    {
         live.catch_up(vectors, vs.dimension);
         return Some(live.extract(vectors, vs.dimension));
     }
