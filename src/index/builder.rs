@@ -22,11 +22,13 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use super::distance::{dot, l2_squared, normalized};
+#[cfg(target_arch = "x86_64")]
+use super::distance::{avx2_fma, FusedFloats};
+use super::distance::{dot, l2_squared, normalized, FloatKernel, PlainFloats};
 use super::frozen::{prefetch, prefetch_rows, GraphData, Key, Layer};
 use super::reach::connect_orphans;
 use super::throttle::Throttle;
-use super::visited::with_visited;
+use super::visited::visited_for;
 use crate::schema::Metric;
 
 /// Layers above this are never drawn (1 row in m^16 would reach it).
@@ -294,6 +296,16 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// [`Builder::distance`] with the kernel `K` inlined (the same value).
+    #[inline(always)]
+    fn distance_k<K: FloatKernel>(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.metric {
+            Metric::L2 => K::l2(a, b),
+            Metric::Ip => -K::dot(a, b),
+            Metric::Cosine => 1.0 - K::dot(a, b),
+        }
+    }
+
     /// How many links a new row gets: under L2 `m` (hnswlib); under cosine and inner product
     /// as many as it may keep (hnsw_rs). Measured on the GloVe fixture (recall@10 at ef 32):
     /// `m` costs L2 nothing, but cosine fell from 0.948 to 0.933 and inner product, where the
@@ -410,43 +422,65 @@ impl<'a> Builder<'a> {
         *self.entry.lock() = (entry, self.levels[entry as usize]);
     }
 
+    /// Inserts row `q`, with the distance kernels inlined into the search loops. The
+    /// thread's scratch is taken here: code that scores must not run inside a closure handed
+    /// to a generic function (`LocalKey::with`, `Iterator::all`), which is compiled without
+    /// the caller's target features — there, `mul_add` became a library call per component
+    /// and the build ran four times slower.
     fn insert(&self, q: u32) {
+        SCRATCH.with(|s| {
+            let s = &mut *s.borrow_mut();
+            #[cfg(target_arch = "x86_64")]
+            if avx2_fma() {
+                // SAFETY: the CPU was checked to support AVX2 and FMA.
+                unsafe { self.insert_fused(q, s) };
+                return;
+            }
+            self.insert_with::<PlainFloats>(q, s);
+        });
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn insert_fused(&self, q: u32, s: &mut Scratch) {
+        self.insert_with::<FusedFloats>(q, s);
+    }
+
+    #[inline(always)]
+    fn insert_with<K: FloatKernel>(&self, q: u32, s: &mut Scratch) {
         let level = self.levels[q as usize];
         let (entry, top) = *self.entry.lock();
         let query = self.point(q);
         let mut cur = entry;
-        let mut cur_d = self.distance(query, self.point(cur));
-        SCRATCH.with(|s| {
-            let s = &mut *s.borrow_mut();
-            for layer in (usize::from(level) + 1..=usize::from(top)).rev() {
-                (cur, cur_d) = self.greedy(query, cur, cur_d, layer, &mut s.hood);
+        let mut cur_d = self.distance_k::<K>(query, self.point(cur));
+        for layer in (usize::from(level) + 1..=usize::from(top)).rev() {
+            (cur, cur_d) = self.greedy::<K>(query, cur, cur_d, layer, &mut s.hood);
+        }
+        // Every list of `q` is written before any row links back to it: a concurrent
+        // insertion that reaches `q` must find its lower layers filled, or it would take
+        // `q` as a dead end and link only to the few rows around it (seen as clusters of
+        // rows inserted together, linked to each other across the space, unfindable by
+        // their own vectors). A search for `q` never reads `q`'s own lists, so this order
+        // builds the same graph as linking back layer by layer.
+        let mut chosen = Vec::with_capacity(usize::from(level.min(top)) + 1);
+        for layer in (0..=usize::from(level.min(top))).rev() {
+            let found = self.search_layer::<K>(query, (cur_d, cur), layer, s);
+            if let Some(&(d, r)) = found.first() {
+                (cur_d, cur) = (d, r);
             }
-            // Every list of `q` is written before any row links back to it: a concurrent
-            // insertion that reaches `q` must find its lower layers filled, or it would take
-            // `q` as a dead end and link only to the few rows around it (seen as clusters of
-            // rows inserted together, linked to each other across the space, unfindable by
-            // their own vectors). A search for `q` never reads `q`'s own lists, so this order
-            // builds the same graph as linking back layer by layer.
-            let mut chosen = Vec::with_capacity(usize::from(level.min(top)) + 1);
-            for layer in (0..=usize::from(level.min(top))).rev() {
-                let found = self.search_layer(query, (cur_d, cur), layer, s);
-                if let Some(&(d, r)) = found.first() {
-                    (cur_d, cur) = (d, r);
-                }
-                chosen.push((layer, self.select(found, self.links_of_new_row(layer))));
-            }
-            {
-                let _own = self.locks[q as usize].lock();
-                for (layer, links) in &chosen {
-                    self.write_links(q, *layer, links);
-                }
-            }
+            chosen.push((layer, self.select::<K>(found, self.links_of_new_row(layer))));
+        }
+        {
+            let _own = self.locks[q as usize].lock();
             for (layer, links) in &chosen {
-                for &(d, nb) in links {
-                    self.link_back(nb, q, d, *layer, &mut s.gapped);
-                }
+                self.write_links(q, *layer, links);
             }
-        });
+        }
+        for (layer, links) in &chosen {
+            for &(d, nb) in links {
+                self.link_back::<K>(nb, q, d, *layer, &mut s.gapped);
+            }
+        }
         if level > top {
             let mut e = self.entry.lock();
             if level > e.1 {
@@ -456,7 +490,8 @@ impl<'a> Builder<'a> {
     }
 
     /// Walks `layer` greedily towards `query`.
-    fn greedy(
+    #[inline(always)]
+    fn greedy<K: FloatKernel>(
         &self,
         query: &[f32],
         mut cur: u32,
@@ -468,7 +503,7 @@ impl<'a> Builder<'a> {
             let mut moved = false;
             self.read_links(cur, layer, hood);
             for &nb in hood.iter() {
-                let d = self.distance(query, self.point(nb));
+                let d = self.distance_k::<K>(query, self.point(nb));
                 if d < cur_d {
                     (cur, cur_d, moved) = (nb, d, true);
                 }
@@ -481,7 +516,8 @@ impl<'a> Builder<'a> {
 
     /// The `ef_construction` rows closest to `query` on `layer` found from `start`, closest
     /// first.
-    fn search_layer(
+    #[inline(always)]
+    fn search_layer<K: FloatKernel>(
         &self,
         query: &[f32],
         start: (f32, u32),
@@ -497,35 +533,34 @@ impl<'a> Builder<'a> {
         } = s;
         candidates.clear();
         results.clear();
-        with_visited(self.levels.len(), |visited| {
-            visited.insert(start.1);
-            candidates.push(Reverse((Key(start.0), start.1)));
-            results.push((Key(start.0), start.1));
-            while let Some(Reverse((Key(d), row))) = candidates.pop() {
-                if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
-                    break;
+        let mut visited = visited_for(self.levels.len());
+        visited.insert(start.1);
+        candidates.push(Reverse((Key(start.0), start.1)));
+        results.push((Key(start.0), start.1));
+        while let Some(Reverse((Key(d), row))) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
+                break;
+            }
+            // The next candidate's list loads while this one's neighbours are scored.
+            if let Some(Reverse((_, next))) = candidates.peek() {
+                prefetch(self.slots(*next, layer));
+            }
+            self.read_links(row, layer, hood);
+            prefetch_rows(self.points, self.dim, hood);
+            for &nb in hood.iter() {
+                if !visited.insert(nb) {
+                    continue;
                 }
-                // The next candidate's list loads while this one's neighbours are scored.
-                if let Some(Reverse((_, next))) = candidates.peek() {
-                    prefetch(self.slots(*next, layer));
-                }
-                self.read_links(row, layer, hood);
-                prefetch_rows(self.points, self.dim, hood);
-                for &nb in hood.iter() {
-                    if !visited.insert(nb) {
-                        continue;
-                    }
-                    let dn = self.distance(query, self.point(nb));
-                    if results.len() < ef || results.peek().is_some_and(|w| dn < w.0 .0) {
-                        candidates.push(Reverse((Key(dn), nb)));
-                        results.push((Key(dn), nb));
-                        if results.len() > ef {
-                            results.pop();
-                        }
+                let dn = self.distance_k::<K>(query, self.point(nb));
+                if results.len() < ef || results.peek().is_some_and(|w| dn < w.0 .0) {
+                    candidates.push(Reverse((Key(dn), nb)));
+                    results.push((Key(dn), nb));
+                    if results.len() > ef {
+                        results.pop();
                     }
                 }
             }
-        });
+        }
         let mut out: Vec<(f32, u32)> = results.drain().map(|(Key(d), r)| (d, r)).collect();
         out.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         out
@@ -534,7 +569,8 @@ impl<'a> Builder<'a> {
     /// The neighbour-selection heuristic over `candidates` (closest first): a candidate is
     /// kept when it is closer to the target than to every row kept before it, which spreads
     /// links over directions instead of spending them all on one cluster.
-    fn select(&self, candidates: Vec<(f32, u32)>, max: usize) -> Vec<(f32, u32)> {
+    #[inline(always)]
+    fn select<K: FloatKernel>(&self, candidates: Vec<(f32, u32)>, max: usize) -> Vec<(f32, u32)> {
         if candidates.len() <= max {
             return candidates;
         }
@@ -544,10 +580,15 @@ impl<'a> Builder<'a> {
                 break;
             }
             let pc = self.point(c);
-            if kept
-                .iter()
-                .all(|&(_, k)| self.distance(pc, self.point(k)) >= d)
-            {
+            // A loop, not `Iterator::all`: see `Builder::insert`.
+            let mut diverse = true;
+            for &(_, k) in &kept {
+                if self.distance_k::<K>(pc, self.point(k)) < d {
+                    diverse = false;
+                    break;
+                }
+            }
+            if diverse {
                 kept.push((d, c));
             }
         }
@@ -567,7 +608,15 @@ impl<'a> Builder<'a> {
     /// and GloVe-50 at ef 64 gains ≈ 0.002). A full
     /// inner-product list drops its farthest row: inner product is not a metric, and the
     /// heuristic's triangle argument does not hold there.
-    fn link_back(&self, row: u32, q: u32, d: f32, layer: usize, hood: &mut Vec<(f32, u32)>) {
+    #[inline(always)]
+    fn link_back<K: FloatKernel>(
+        &self,
+        row: u32,
+        q: u32,
+        d: f32,
+        layer: usize,
+        hood: &mut Vec<(f32, u32)>,
+    ) {
         let _lock = self.locks[row as usize].lock();
         self.read_gapped(row, layer, hood);
         if hood.iter().any(|&(_, r)| r == q) {
@@ -582,7 +631,7 @@ impl<'a> Builder<'a> {
         if self.metric != Metric::Ip {
             hood.push((d, q));
             hood.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let mut kept = self.select(hood.clone(), cap);
+            let mut kept = self.select::<K>(hood.clone(), cap);
             if self.metric == Metric::Cosine {
                 top_up(&mut kept, hood, cap - cap / 4);
             }

@@ -107,12 +107,56 @@ pub(crate) fn avx2_fma() -> bool {
 }
 
 /// Without `mul_add`, which is a slow library call where the target has no FMA instruction.
+#[inline(always)]
 fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
     lanes(a, b, |acc, x, y| acc + x * y)
 }
 
+#[inline(always)]
 fn l2_plain(a: &[f32], b: &[f32]) -> f32 {
     lanes(a, b, |acc, x, y| acc + (x - y) * (x - y))
+}
+
+/// Float kernels for code monomorphised for them (the graph builder), so that a distance is
+/// inlined into its caller's loop instead of called through the kernel table: at 50
+/// dimensions the call, its `vzeroupper` and the table lookup cost about what the arithmetic
+/// does. The results are those of [`dot`] and [`l2_squared`] bit for bit (the same loop).
+pub(crate) trait FloatKernel {
+    /// `Σ a[i] · b[i]`.
+    fn dot(a: &[f32], b: &[f32]) -> f32;
+    /// `Σ (a[i] − b[i])²`.
+    fn l2(a: &[f32], b: &[f32]) -> f32;
+}
+
+/// The portable loop.
+pub(crate) struct PlainFloats;
+
+impl FloatKernel for PlainFloats {
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        dot_plain(a, b)
+    }
+    #[inline(always)]
+    fn l2(a: &[f32], b: &[f32]) -> f32 {
+        l2_plain(a, b)
+    }
+}
+
+/// Fused multiply-add: only inside code compiled with AVX2 and FMA enabled, which
+/// [`avx2_fma`] says the CPU has.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct FusedFloats;
+
+#[cfg(target_arch = "x86_64")]
+impl FloatKernel for FusedFloats {
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        dot_fused(a, b)
+    }
+    #[inline(always)]
+    fn l2(a: &[f32], b: &[f32]) -> f32 {
+        l2_fused(a, b)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -82,8 +82,3 @@ pub(crate) fn visited_for(rows: usize) -> VisitedGuard {
     }
     VisitedGuard(v)
 }
-
-/// Runs `f` with a cleared visited set for `rows` rows.
-pub(crate) fn with_visited<T>(rows: usize, f: impl FnOnce(&mut Visited) -> T) -> T {
-    f(&mut visited_for(rows))
-}
