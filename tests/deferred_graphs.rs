@@ -173,6 +173,35 @@ fn the_idle_worker_builds_a_deferred_graph_in_place_once_writes_pause() {
 }
 
 #[test]
+fn a_damaged_deferred_segment_is_reported_without_stopping_writes() {
+    let g = glove();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let c = bulk_load(&path, &g);
+    let id = c.stats().sealed[0].id;
+    c.close().unwrap();
+    drop(c);
+    // A bit flip in the middle of the forward file: inside its vectors (2 MB of its 2.3 MB),
+    // which only the graph build reads whole.
+    let fwd = path.join(id.to_string()).join("0.fwd");
+    let mut bytes = std::fs::read(&fwd).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&fwd, &bytes).unwrap();
+
+    let c = Collection::open(&path, OpenOptions::default()).unwrap();
+    match c.wait_idle() {
+        Err(stratavec::Error::Corrupted { path: p, .. }) => assert_eq!(p, fwd),
+        other => panic!("building the deferred graph of a damaged file: {other:?}"),
+    }
+    // Not poisoned: writes go on, and the damage is reported again, not hidden.
+    let doc = Doc::new("new").vector("v", g.base[0].clone());
+    assert_eq!(c.insert(&[doc]).unwrap(), [stratavec::DocStatus::Ok]);
+    assert_eq!(c.fetch(&["new"]).unwrap()[0].pk, "new");
+    assert!(c.wait_idle().is_err());
+}
+
+#[test]
 fn min_graph_rows_zero_builds_every_graph_at_persist() {
     let g = glove();
     let dir = tempfile::tempdir().unwrap();

@@ -258,7 +258,8 @@ impl Inner {
             Job::Merge(scope, reply) => (self.guard(|| self.merge(scope)), reply, false),
             Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
             Job::BuildDeferred(reply) => (
-                self.guard(|| self.build_deferred_graphs(None, &|| false)),
+                self.check_not_failed()
+                    .and_then(|()| self.build_deferred_or_poison(None, &|| false)),
                 Some(reply),
                 false,
             ),
@@ -279,21 +280,29 @@ impl Inner {
     }
 
     /// Builds deferred graphs while no write arrives (the last visible seq stays `seq`), on
-    /// the core readers leave free unless a caller waits. A damaged segment stops it (false:
-    /// reads of the segment report the damage; writes go on); any other failure (a write or
-    /// fsync of a graph file or manifest) poisons the collection.
+    /// the core readers leave free unless a caller waits. False when it failed (see
+    /// [`Inner::build_deferred_or_poison`]).
     fn build_graphs_while_idle(&self, seq: u64) -> bool {
         if self.check_not_failed().is_err() {
             return false;
         }
         let interrupted = || self.is_closed() || self.state.read().visible_seq != seq;
-        match self.build_deferred_graphs(Some(&self.throttle), &interrupted) {
-            Ok(()) => true,
-            Err(Error::Corrupted { .. }) => false,
-            Err(e) => {
-                self.poison(e);
-                false
-            }
+        self.build_deferred_or_poison(Some(&self.throttle), &interrupted)
+            .is_ok()
+    }
+
+    /// [`Inner::build_deferred_graphs`], where a damaged segment is an error for the caller
+    /// only (reads of the segment report it too; writes go on), and any other failure — a
+    /// write or fsync of a graph file or manifest — poisons the collection.
+    fn build_deferred_or_poison(
+        &self,
+        throttle: Option<&crate::index::throttle::Throttle>,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        match self.build_deferred_graphs(throttle, interrupted) {
+            Err(e @ Error::Corrupted { .. }) => Err(e),
+            Err(e) => Err(self.poison(e)),
+            Ok(()) => Ok(()),
         }
     }
 
