@@ -58,6 +58,8 @@ pub(super) enum Job {
     Barrier(Reply),
     /// Builds every graph a sealed segment deferred, then answers.
     BuildDeferred(Reply),
+    /// Builds the key filter over the sealed segments (once, after open).
+    BuildKeyFilter,
     /// Commit a checked schema change (the writing segment is sealed, writes wait).
     Schema(Box<super::ddl::Plan>, Reply),
 }
@@ -257,6 +259,10 @@ impl Inner {
             Job::Persist(sealing, reply) => (self.guard(|| self.persist(&sealing)), reply, true),
             Job::Merge(scope, reply) => (self.guard(|| self.merge(scope)), reply, false),
             Job::Barrier(reply) => (self.check_not_failed(), Some(reply), false),
+            Job::BuildKeyFilter => {
+                self.build_key_filter();
+                (Ok(()), None, false)
+            }
             Job::BuildDeferred(reply) => (
                 self.check_not_failed()
                     .and_then(|()| self.build_deferred_or_poison(None, &|| false)),

@@ -730,6 +730,10 @@ impl Inner {
             st.writing = fresh;
             st.schema = schema;
         }
+        for (old, meta, _) in &replaced {
+            // A rewrite keeps the keys: the new segment is covered where the old one was.
+            self.update_key_filter(|filter, _| filter.replaced(&[*old], Some(meta.id)));
+        }
         for (old, _, _) in &replaced {
             self.storage
                 .remove_dir_all(&segment_dir(&self.path, *old))?;

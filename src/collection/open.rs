@@ -131,6 +131,7 @@ impl Collection {
                 sealed: &sealed,
                 memory: recovered.iter().collect(),
                 schema: &schema,
+                filter: None,
             };
             let r = Segment::recover(&storage, path, id, &schema, &recover, &mut ids, &elsewhere)?;
             applied = applied.max(r.segment.last_seq);
@@ -182,6 +183,7 @@ impl Collection {
             writing,
             ids,
             visible_seq: applied,
+            key_filter: None,
         };
         report.duration = started.elapsed();
         let inner = Arc::new(Inner {
@@ -210,6 +212,8 @@ impl Collection {
         });
         if !options.read_only {
             let workers = Workers::start(&inner)?;
+            // First, so that the persists below extend it.
+            workers.submit(Job::BuildKeyFilter)?;
             for s in sealing {
                 workers.submit(Job::Persist(s, None))?;
             }

@@ -9,7 +9,9 @@ use super::state::Sealing;
 use super::Inner;
 use crate::error::{Error, Result};
 use crate::index::throttle::Throttle;
-use crate::segment::{build_deferred, merge, segment_dir, wal_path, MergeGraphs, SealedSegment};
+use crate::segment::{
+    build_deferred, merge, segment_dir, wal_path, KeyFilter, MergeGraphs, SealedSegment,
+};
 
 impl Inner {
     /// Persists a rotated segment: its files, then the manifest that lists it (the commit),
@@ -41,12 +43,16 @@ impl Inner {
                 .store(c.manifest.version, Ordering::Release);
         }
         let has_rows = sealed.is_some();
+        let added = sealed.map(|(_, segment)| Arc::new(segment));
         {
             let mut st = self.state.write();
             st.sealing.retain(|x| !Arc::ptr_eq(x, s));
-            if let Some((_, segment)) = sealed {
-                st.sealed.push(Arc::new(segment));
+            if let Some(segment) = &added {
+                st.sealed.push(segment.clone());
             }
+        }
+        if let Some(segment) = added {
+            self.update_key_filter(|filter, all| filter.with(&segment, all));
         }
         let dir = segment_dir(&self.path, seg.id);
         if has_rows {
@@ -126,6 +132,7 @@ impl Inner {
             self.manifest_version
                 .store(c.manifest.version, Ordering::Release);
         }
+        let output = merged.as_ref().map(|(meta, _)| meta.id);
         {
             let mut st = self.state.write();
             let at = st.sealed.iter().position(|s| is_input(s.id));
@@ -135,12 +142,41 @@ impl Inner {
                 st.sealed.insert(at, Arc::new(segment));
             }
         }
+        let input_ids: Vec<u64> = inputs.iter().map(|s| s.id).collect();
+        self.update_key_filter(|filter, _| filter.replaced(&input_ids, output));
         for input in &inputs {
             self.storage
                 .remove_dir_all(&segment_dir(&self.path, input.id))?;
         }
         self.storage.sync_dir(&self.path)?;
         self.finish_merge(scope)
+    }
+
+    /// Builds the key filter over the sealed segments and installs it. Runs on the worker,
+    /// which alone changes the sealed segments: none can be added or merged meanwhile.
+    pub(super) fn build_key_filter(&self) {
+        let sealed = self.state.read().sealed.clone();
+        let filter = KeyFilter::build(&sealed);
+        self.state.write().key_filter = Some(Arc::new(filter));
+    }
+
+    /// Replaces the key filter by `update` of it (given every sealed segment), once the
+    /// sealed segments changed. Until then writes use the previous filter, which is right for
+    /// them: it covers no segment whose keys it lacks, and an uncovered segment is asked.
+    pub(super) fn update_key_filter(
+        &self,
+        update: impl FnOnce(&KeyFilter, &[Arc<SealedSegment>]) -> KeyFilter,
+    ) {
+        let (current, sealed) = {
+            let st = self.state.read();
+            (st.key_filter.clone(), st.sealed.clone())
+        };
+        // Not built yet: its build, queued first, covers every segment there is then.
+        let Some(current) = current else {
+            return;
+        };
+        let next = update(&current, &sealed);
+        self.state.write().key_filter = Some(Arc::new(next));
     }
 
     /// After `optimize`'s merge, the graphs a single remaining segment still defers.

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::query::plan::{Graph, Part};
 use crate::schema::{CollectionSchema, VectorSchema};
 use crate::segment::{
-    ApplyError, Batch, DeleteSet, Elsewhere, IdTracker, LiveRow, Rows, SealedSegment, Segment,
+    ApplyError, Batch, DeleteSet, Elsewhere, IdTracker, KeyFilter, LiveRow, Rows, SealedSegment,
+    Segment,
 };
 use crate::wal::Op;
 
@@ -36,6 +37,9 @@ pub(crate) struct State {
     pub(crate) schema: Arc<CollectionSchema>,
     /// Persisted segments.
     pub(crate) sealed: Vec<Arc<SealedSegment>>,
+    /// A filter over the keys of the sealed segments it covers (built in the background
+    /// after open, kept up by persists and merges; none on a read-only handle).
+    pub(crate) key_filter: Option<Arc<KeyFilter>>,
     /// Rotated segments being persisted, oldest first.
     pub(crate) sealing: Vec<Arc<Sealing>>,
     /// The segment taking writes.
@@ -91,6 +95,7 @@ impl State {
             sealed: &self.sealed,
             memory: self.sealing.iter().map(|s| &s.segment).collect(),
             schema,
+            filter: self.key_filter.as_deref(),
         }
     }
 
@@ -131,12 +136,14 @@ impl State {
             sealing,
             writing,
             ids,
+            key_filter,
             ..
         } = self;
         let elsewhere = Elsewhere {
             sealed,
             memory: sealing.iter().map(|s| &s.segment).collect(),
             schema,
+            filter: key_filter.as_deref(),
         };
         let statuses = writing
             .apply(seq, op, batch, ids, &elsewhere)

@@ -260,6 +260,7 @@ impl Collection {
                 sealed: &sealed,
                 memory: recovered.iter().collect(),
                 schema,
+                filter: None,
             };
             match Segment::recover(&storage, path, id, schema, &recover, &mut ids, &elsewhere) {
                 Ok(r) => {

@@ -869,6 +869,15 @@ impl ForwardFile {
         Ok(())
     }
 
+    /// The pk hash of every row, from the key index once [`ForwardFile::prove_keys`] passed
+    /// (so that none is missing).
+    pub(crate) fn proven_key_hashes(&self) -> Result<Vec<u64>> {
+        self.prove_keys()?;
+        let bloom = self.section(BLOOM, |_, _| Ok(()))?;
+        let index = self.section(KEYS, |file, bytes| file.check_keys(bytes, bloom))?;
+        Ok(keys::entries(index).map(|(hash, _)| hash).collect())
+    }
+
     /// Whether [`ForwardFile::prove_keys`] passed already.
     pub(crate) fn keys_proven(&self) -> bool {
         matches!(self.sections[KEYS].checked.get(), Some(Ok(())))

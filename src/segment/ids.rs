@@ -2,15 +2,16 @@
 //! recorded by id stays right across merges that move rows between segments.
 //!
 //! No map of every key is held: each in-memory segment maps its own keys, each sealed segment
-//! answers from its forward file's key index (a bloom filter, then a binary search), and a row
-//! is live when the delete set does not hold its doc id. At most one row of a pk is live.
+//! answers from its forward file's key index (a bloom filter, then a binary search) unless the
+//! collection-wide [`KeyFilter`] rules it out, and a row is live when the delete set does not
+//! hold its doc id. At most one row of a pk is live.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{DeleteSet, LiveRow, Row, Rows, SealedSegment, Segment};
+use super::{DeleteSet, KeyFilter, LiveRow, Row, Rows, SealedSegment, Segment};
 use crate::schema::CollectionSchema;
 
 const UNCOUNTED: u64 = u64::MAX;
@@ -112,6 +113,9 @@ pub(crate) struct Elsewhere<'a> {
     pub(crate) sealed: &'a [Arc<SealedSegment>],
     pub(crate) memory: Vec<&'a Segment>,
     pub(crate) schema: &'a CollectionSchema,
+    /// A filter over the keys of (some of) `sealed`: the segments it covers are only asked
+    /// about a pk it may hold.
+    pub(crate) filter: Option<&'a KeyFilter>,
 }
 
 impl<'a> Elsewhere<'a> {
@@ -156,7 +160,10 @@ impl<'a> Elsewhere<'a> {
         deleted: &DeleteSet,
     ) -> crate::Result<Option<(LiveRow<'a>, u64)>> {
         let hash = super::keys::hash(pk);
-        for s in self.sealed {
+        // Segments whose every key is in the filter, when the filter says `pk` is none of them.
+        let ruled_out = self.filter.filter(|f| !f.may_contain(hash));
+        let asked = |s: &SealedSegment| !ruled_out.is_some_and(|f| f.covers(s.id));
+        for s in self.sealed.iter().filter(|s| asked(s)) {
             s.forward.prefetch_key(hash);
         }
         let mut found = self.memory.iter().rev().find_map(|&s| {
@@ -165,7 +172,7 @@ impl<'a> Elsewhere<'a> {
             rows.find(id).map(|i| (LiveRow::Rows(rows, i), id))
         });
         let sealed: &'a [Arc<SealedSegment>] = self.sealed;
-        for s in sealed.iter().rev() {
+        for s in sealed.iter().rev().filter(|s| asked(s)) {
             if let Some((row, id)) = s.live_row(pk, hash, deleted)? {
                 if let Some((_, other)) = found {
                     return Err(crate::Error::corrupted(

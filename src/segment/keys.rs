@@ -106,17 +106,29 @@ const BITS_PER_KEY: usize = 16;
 impl Bloom {
     /// The filter of `hashes`.
     pub(crate) fn build(hashes: &[u64]) -> Self {
-        let blocks = (hashes.len() * BITS_PER_KEY)
-            .div_ceil(8 * BLOCK_BYTES)
-            .max(1);
-        let mut bytes = vec![0u8; blocks * BLOCK_BYTES];
+        let mut bytes = Self::empty(hashes.len());
         for &h in hashes {
-            let block = Self::block_range(bytes.len(), h);
-            for (byte, bit) in Self::probes(h) {
-                bytes[block.start + byte] |= 1 << bit;
-            }
+            Self::insert(&mut bytes, h);
         }
         Bloom(bytes)
+    }
+
+    /// The bytes of an empty filter sized for `keys` keys.
+    pub(crate) fn empty(keys: usize) -> Vec<u8> {
+        let blocks = (keys.saturating_mul(BITS_PER_KEY))
+            .div_ceil(8 * BLOCK_BYTES)
+            .max(1);
+        vec![0u8; blocks * BLOCK_BYTES]
+    }
+
+    /// Sets `hash`'s bits in the filter `bytes` (a whole number of blocks).
+    pub(crate) fn insert(bytes: &mut [u8], hash: u64) {
+        let block = Self::block_range(bytes.len(), hash);
+        for (byte, bit) in Self::probes(hash) {
+            if let Some(b) = bytes.get_mut(block.start + byte) {
+                *b |= 1 << bit;
+            }
+        }
     }
 
     /// Byte and bit positions of `hash`'s 8 bits within its block: 9-bit slices of a remix of

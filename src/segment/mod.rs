@@ -11,6 +11,7 @@ mod deletes;
 mod forward;
 mod graphs;
 mod ids;
+mod keyfilter;
 mod keys;
 mod meta;
 mod persist;
@@ -31,6 +32,7 @@ pub(crate) use graphs::build as build_graph;
 pub(crate) use graphs::check_norms as graphs_check_norms;
 pub use graphs::GraphLoad;
 pub(crate) use ids::{Elsewhere, IdTracker};
+pub(crate) use keyfilter::KeyFilter;
 pub(crate) use keys::hash as key_hash;
 pub(crate) use meta::{
     fwd_name, graph_name, segment_dir, wal_file_name, wal_id, wal_path, FileMeta, SegmentMeta,
