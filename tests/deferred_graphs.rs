@@ -74,6 +74,17 @@ fn recall(c: &Collection, g: &Glove, ef: usize) -> f64 {
     total / g.queries.len() as f64
 }
 
+/// How the open of `c` loaded each sealed segment's graphs.
+fn graph_loads(c: &Collection) -> Vec<&GraphLoad> {
+    c.open_report().graphs.iter().map(|(_, _, l)| l).collect()
+}
+
+/// `verify` finds nothing wrong (the collection must be closed).
+fn assert_verifies(path: &Path) {
+    let report = Collection::verify(path, &OpenOptions::default()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
 fn graph_files(segment_dir: &Path) -> Vec<String> {
     std::fs::read_dir(segment_dir)
         .unwrap()
@@ -106,8 +117,7 @@ fn a_small_bulk_loaded_segment_is_sealed_without_a_graph_and_scored_exactly() {
     let exact = recall(&c, &g, 16);
     assert!(exact >= 0.999, "recall@10 of exact scoring: {exact}");
     drop(c);
-    let report = Collection::verify(&path, &OpenOptions::default()).unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_verifies(&path);
 }
 
 #[test]
@@ -128,8 +138,7 @@ fn optimize_builds_the_graph_a_single_segment_deferred() {
     drop(c);
 
     let c = Collection::open(&path, OpenOptions::default()).unwrap();
-    let loads: Vec<&GraphLoad> = c.open_report().graphs.iter().map(|(_, _, l)| l).collect();
-    assert_eq!(loads, [&GraphLoad::Mapped]);
+    assert_eq!(graph_loads(&c), [&GraphLoad::Mapped]);
     // Packed for search, as it was when built.
     c.wait_idle().unwrap();
     assert_eq!(recall(&c, &g, 64), r, "the same graph after a reopen");
@@ -164,12 +173,10 @@ fn the_idle_worker_builds_a_deferred_graph_in_place_once_writes_pause() {
     drop(c);
 
     let c = Collection::open(&path, OpenOptions::default()).unwrap();
-    let loads: Vec<&GraphLoad> = c.open_report().graphs.iter().map(|(_, _, l)| l).collect();
-    assert_eq!(loads, [&GraphLoad::Mapped]);
+    assert_eq!(graph_loads(&c), [&GraphLoad::Mapped]);
     c.close().unwrap();
     drop(c);
-    let report = Collection::verify(&path, &OpenOptions::default()).unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_verifies(&path);
 }
 
 #[test]

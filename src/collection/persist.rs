@@ -190,10 +190,7 @@ impl Inner {
     /// Whether a sealed segment defers a graph (see `graphs::seal`).
     pub(super) fn defers_graphs(&self) -> bool {
         let st = self.state.read();
-        let vectors = &st.schema.vectors;
-        st.sealed
-            .iter()
-            .any(|s| (0..vectors.len()).any(|v| s.defers_graph(v, &vectors[v])))
+        st.sealed.iter().any(|s| s.defers_any_graph(&st.schema))
     }
 
     /// Builds the graphs that sealed segments deferred, a segment at a time, each committed
@@ -208,11 +205,10 @@ impl Inner {
             // Schema changes run on this worker too: the schema cannot change meanwhile.
             let (schema, segment) = {
                 let st = self.state.read();
-                let vectors = &st.schema.vectors;
                 let found = st
                     .sealed
                     .iter()
-                    .find(|s| (0..vectors.len()).any(|v| s.defers_graph(v, &vectors[v])))
+                    .find(|s| s.defers_any_graph(&st.schema))
                     .cloned();
                 (st.schema.clone(), found)
             };

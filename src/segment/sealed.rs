@@ -168,6 +168,15 @@ impl SealedSegment {
         !matches!(vs.index, IndexKind::Flat) && self.stored_graph(v).is_none()
     }
 
+    /// Whether some vector field of `schema` defers its graph here.
+    pub(crate) fn defers_any_graph(&self, schema: &CollectionSchema) -> bool {
+        schema
+            .vectors
+            .iter()
+            .enumerate()
+            .any(|(v, vs)| self.defers_graph(v, vs))
+    }
+
     /// The graphs as stored, unchecked against the vectors (merges seed from them).
     pub(crate) fn stored_graph(&self, v: usize) -> Option<&FrozenGraph> {
         self.graphs.get(v).and_then(Option::as_ref)
