@@ -9,7 +9,9 @@
 //! with one lock per row around its neighbour lists; readers copy a list without locking
 //! (every slot always holds a valid row id, so a racing read can only see an older list).
 //! Adjacency lives in fixed-capacity arrays (no allocation per link), the visited set and the
-//! heaps are reused per thread, and distances are our SIMD kernels.
+//! heaps are reused per thread, and distances are our SIMD kernels, over half-precision copies
+//! of the rows where the CPU converts them in hardware (a build waits on memory, not on
+//! arithmetic: see [`super::halves`]).
 //!
 //! With one thread the result depends only on the input and the seed: the same bytes every
 //! time, so tests can compare graphs.
@@ -17,6 +19,7 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -26,6 +29,7 @@ use rayon::prelude::*;
 use super::distance::{avx2_fma, FusedFloats};
 use super::distance::{dot, l2_squared, normalized, FloatKernel, PlainFloats};
 use super::frozen::{prefetch, prefetch_rows, GraphData, Key, Layer};
+use super::halves::{self, Halves};
 use super::reach::connect_orphans;
 use super::throttle::Throttle;
 use super::visited::visited_for;
@@ -120,7 +124,8 @@ pub(crate) fn build_graph_from(
             }
         }
     }
-    let builder = Builder::new(params, points, dim, levels);
+    let halves = Halves::new(params.metric, points, dim);
+    let builder = Builder::new(params, points, dim, levels, halves);
     if let Some(seed) = seed {
         builder.plant(seed);
     }
@@ -222,7 +227,145 @@ struct Scratch {
     candidates: BinaryHeap<Reverse<(Key, u32)>>,
     results: BinaryHeap<(Key, u32)>,
     hood: Vec<u32>,
+    /// The rows of `hood` not yet visited, whose vectors are loaded and scored.
+    fresh: Vec<u32>,
     gapped: Vec<(f32, u32)>,
+    /// The row being inserted, and a candidate being selected, in the form `R` scores from.
+    query: Vec<f32>,
+    probe: Vec<f32>,
+}
+
+/// How an insertion reads and scores rows, monomorphised into it so that every distance is
+/// inlined into the search loops: the `f32` rows with a float kernel, or their halves.
+trait Rows: Copy {
+    /// Row `row` in the form [`Rows::distance`] scores from (in `buf` where it is converted).
+    fn load<'s>(self, row: u32, buf: &'s mut Vec<f32>) -> &'s [f32]
+    where
+        Self: 's;
+    /// From `query` (as loaded) to row `row`, in the order the frozen search ranks by:
+    /// smaller is closer.
+    fn distance(self, query: &[f32], row: u32) -> f32;
+    /// Starts loading `rows` before they are scored.
+    fn prefetch(self, rows: &[u32]);
+}
+
+/// The rows as given, scored with the float kernel `K`.
+struct Floats<'p, K> {
+    points: &'p [f32],
+    dim: usize,
+    metric: Metric,
+    kernel: PhantomData<K>,
+}
+
+impl<K> Clone for Floats<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Floats<'_, K> {}
+
+impl<'p, K: FloatKernel> Floats<'p, K> {
+    fn new(b: &Builder<'p>) -> Self {
+        Floats {
+            points: b.points,
+            dim: b.dim,
+            metric: b.metric,
+            kernel: PhantomData,
+        }
+    }
+}
+
+impl<'p, K: FloatKernel> Rows for Floats<'p, K> {
+    #[inline(always)]
+    fn load<'s>(self, row: u32, _: &'s mut Vec<f32>) -> &'s [f32]
+    where
+        Self: 's,
+    {
+        let at = row as usize * self.dim;
+        &self.points[at..at + self.dim]
+    }
+
+    #[inline(always)]
+    fn distance(self, query: &[f32], row: u32) -> f32 {
+        let at = row as usize * self.dim;
+        let b = &self.points[at..at + self.dim];
+        match self.metric {
+            Metric::L2 => K::l2(query, b),
+            Metric::Ip => -K::dot(query, b),
+            Metric::Cosine => 1.0 - K::dot(query, b),
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(self, rows: &[u32]) {
+        prefetch_rows(self.points, self.dim, rows);
+    }
+}
+
+/// The rows' halves: only built where the CPU has F16C, AVX2 and FMA, and only scored inside
+/// code compiled with them ([`Builder::insert_half`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct HalfRows<'h> {
+    halves: &'h Halves,
+    metric: Metric,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'h> HalfRows<'h> {
+    fn new(halves: &'h Halves, metric: Metric) -> Self {
+        HalfRows { halves, metric }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Rows for HalfRows<'_> {
+    #[inline(always)]
+    fn load<'s>(self, row: u32, buf: &'s mut Vec<f32>) -> &'s [f32]
+    where
+        Self: 's,
+    {
+        // SAFETY: halves exist only where the CPU has F16C and AVX2, and this is inlined
+        // into code compiled with them.
+        unsafe { halves::widen(self.halves.row(row), buf) };
+        buf
+    }
+
+    #[inline(always)]
+    fn distance(self, query: &[f32], row: u32) -> f32 {
+        let h = self.halves.row(row);
+        if query.len() < h.len() {
+            return f32::INFINITY;
+        }
+        // SAFETY: as in `load`; `query` was loaded from a row of the same stride.
+        unsafe {
+            match self.metric {
+                Metric::L2 => halves::l2(query, h),
+                Metric::Ip => -halves::dot(query, h),
+                Metric::Cosine => 1.0 - halves::dot(query, h),
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(self, rows: &[u32]) {
+        for &r in rows {
+            prefetch(self.halves.row(r));
+        }
+    }
+}
+
+/// [`Builder::gap`] from the halves, compiled with the features they need.
+///
+/// # Safety
+/// The CPU must have F16C, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn half_gap(rows: HalfRows<'_>, a: u32, b: u32) -> f32 {
+    let mut buf = Vec::new();
+    let query = rows.load(a, &mut buf);
+    rows.distance(query, b)
 }
 
 thread_local! {
@@ -236,6 +379,9 @@ struct Builder<'a> {
     m: usize,
     ef_construction: usize,
     levels: Vec<u8>,
+    /// The rows in half precision, scored instead of `points` where the CPU and the metric
+    /// allow.
+    halves: Option<Halves>,
     /// Layer 0: `2m + 1` slots per row, the first holding the list's length.
     base: Vec<AtomicU32>,
     /// Upper layers of rows above layer 0: `m + 1` slots per (row, layer), from `upper_at[row]`.
@@ -253,7 +399,13 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     /// A builder with no links yet; `levels` is each row's top layer.
-    fn new(params: BuildParams, points: &'a [f32], dim: usize, levels: Vec<u8>) -> Self {
+    fn new(
+        params: BuildParams,
+        points: &'a [f32],
+        dim: usize,
+        levels: Vec<u8>,
+        halves: Option<Halves>,
+    ) -> Self {
         let m = params.m.max(2);
         let rows = levels.len();
         let mut upper_at = Vec::with_capacity(rows);
@@ -277,6 +429,7 @@ impl<'a> Builder<'a> {
             locks: (0..rows).map(|_| Mutex::new(())).collect(),
             entry: Mutex::new((0, levels[0])),
             levels,
+            halves,
         }
     }
 
@@ -296,14 +449,15 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// [`Builder::distance`] with the kernel `K` inlined (the same value).
-    #[inline(always)]
-    fn distance_k<K: FloatKernel>(&self, a: &[f32], b: &[f32]) -> f32 {
-        match self.metric {
-            Metric::L2 => K::l2(a, b),
-            Metric::Ip => -K::dot(a, b),
-            Metric::Cosine => 1.0 - K::dot(a, b),
+    /// The distance between rows `a` and `b` as insertion scores it: from the halves where
+    /// the build uses them, so that every distance a list keeps compares with the others.
+    fn gap(&self, a: u32, b: u32) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(halves) = &self.halves {
+            // SAFETY: halves exist only where the CPU has F16C, AVX2 and FMA.
+            return unsafe { half_gap(HalfRows::new(halves, self.metric), a, b) };
         }
+        self.distance(self.point(a), self.point(b))
     }
 
     /// How many links a new row gets: under L2 `m` (hnswlib); under cosine and inner product
@@ -396,7 +550,7 @@ impl<'a> Builder<'a> {
                 .iter()
                 .filter_map(|&l| seed.positions.get(l as usize).copied())
                 .take(cap)
-                .map(|l| (self.distance(self.point(new), self.point(l)), l))
+                .map(|l| (self.gap(new, l), l))
                 .collect()
         };
         for (l, layer) in seed.graph.layers.iter().enumerate() {
@@ -431,30 +585,43 @@ impl<'a> Builder<'a> {
         SCRATCH.with(|s| {
             let s = &mut *s.borrow_mut();
             #[cfg(target_arch = "x86_64")]
+            if let Some(halves) = &self.halves {
+                // SAFETY: halves exist only where the CPU has F16C, AVX2 and FMA.
+                unsafe { self.insert_half(q, HalfRows::new(halves, self.metric), s) };
+                return;
+            }
+            #[cfg(target_arch = "x86_64")]
             if avx2_fma() {
                 // SAFETY: the CPU was checked to support AVX2 and FMA.
                 unsafe { self.insert_fused(q, s) };
                 return;
             }
-            self.insert_with::<PlainFloats>(q, s);
+            self.insert_with(q, Floats::<PlainFloats>::new(self), s);
         });
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn insert_fused(&self, q: u32, s: &mut Scratch) {
-        self.insert_with::<FusedFloats>(q, s);
+        self.insert_with(q, Floats::<FusedFloats>::new(self), s);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn insert_half(&self, q: u32, rows: HalfRows<'_>, s: &mut Scratch) {
+        self.insert_with(q, rows, s);
     }
 
     #[inline(always)]
-    fn insert_with<K: FloatKernel>(&self, q: u32, s: &mut Scratch) {
+    fn insert_with<R: Rows>(&self, q: u32, rows: R, s: &mut Scratch) {
         let level = self.levels[q as usize];
         let (entry, top) = *self.entry.lock();
-        let query = self.point(q);
+        let mut loaded = std::mem::take(&mut s.query);
+        let query = rows.load(q, &mut loaded);
         let mut cur = entry;
-        let mut cur_d = self.distance_k::<K>(query, self.point(cur));
+        let mut cur_d = rows.distance(query, cur);
         for layer in (usize::from(level) + 1..=usize::from(top)).rev() {
-            (cur, cur_d) = self.greedy::<K>(query, cur, cur_d, layer, &mut s.hood);
+            (cur, cur_d) = self.greedy(rows, query, cur, cur_d, layer, &mut s.hood);
         }
         // Every list of `q` is written before any row links back to it: a concurrent
         // insertion that reaches `q` must find its lower layers filled, or it would take
@@ -464,12 +631,14 @@ impl<'a> Builder<'a> {
         // builds the same graph as linking back layer by layer.
         let mut chosen = Vec::with_capacity(usize::from(level.min(top)) + 1);
         for layer in (0..=usize::from(level.min(top))).rev() {
-            let found = self.search_layer::<K>(query, (cur_d, cur), layer, s);
+            let found = self.search_layer(rows, query, (cur_d, cur), layer, s);
             if let Some(&(d, r)) = found.first() {
                 (cur_d, cur) = (d, r);
             }
-            chosen.push((layer, self.select::<K>(found, self.links_of_new_row(layer))));
+            let links = self.select(rows, found, self.links_of_new_row(layer), &mut s.probe);
+            chosen.push((layer, links));
         }
+        s.query = loaded;
         {
             let _own = self.locks[q as usize].lock();
             for (layer, links) in &chosen {
@@ -478,7 +647,7 @@ impl<'a> Builder<'a> {
         }
         for (layer, links) in &chosen {
             for &(d, nb) in links {
-                self.link_back::<K>(nb, q, d, *layer, &mut s.gapped);
+                self.link_back(rows, nb, q, d, *layer, s);
             }
         }
         if level > top {
@@ -491,8 +660,9 @@ impl<'a> Builder<'a> {
 
     /// Walks `layer` greedily towards `query`.
     #[inline(always)]
-    fn greedy<K: FloatKernel>(
+    fn greedy<R: Rows>(
         &self,
+        rows: R,
         query: &[f32],
         mut cur: u32,
         mut cur_d: f32,
@@ -503,7 +673,7 @@ impl<'a> Builder<'a> {
             let mut moved = false;
             self.read_links(cur, layer, hood);
             for &nb in hood.iter() {
-                let d = self.distance_k::<K>(query, self.point(nb));
+                let d = rows.distance(query, nb);
                 if d < cur_d {
                     (cur, cur_d, moved) = (nb, d, true);
                 }
@@ -517,8 +687,9 @@ impl<'a> Builder<'a> {
     /// The `ef_construction` rows closest to `query` on `layer` found from `start`, closest
     /// first.
     #[inline(always)]
-    fn search_layer<K: FloatKernel>(
+    fn search_layer<R: Rows>(
         &self,
+        rows: R,
         query: &[f32],
         start: (f32, u32),
         layer: usize,
@@ -529,6 +700,7 @@ impl<'a> Builder<'a> {
             candidates,
             results,
             hood,
+            fresh,
             ..
         } = s;
         candidates.clear();
@@ -546,12 +718,13 @@ impl<'a> Builder<'a> {
                 prefetch(self.slots(*next, layer));
             }
             self.read_links(row, layer, hood);
-            prefetch_rows(self.points, self.dim, hood);
-            for &nb in hood.iter() {
-                if !visited.insert(nb) {
-                    continue;
-                }
-                let dn = self.distance_k::<K>(query, self.point(nb));
+            // Only unvisited rows are loaded: prefetching every neighbour filled the CPU's
+            // few line-fill buffers with rows already scored.
+            fresh.clear();
+            fresh.extend(hood.iter().copied().filter(|&nb| visited.insert(nb)));
+            rows.prefetch(fresh);
+            for &nb in fresh.iter() {
+                let dn = rows.distance(query, nb);
                 if results.len() < ef || results.peek().is_some_and(|w| dn < w.0 .0) {
                     candidates.push(Reverse((Key(dn), nb)));
                     results.push((Key(dn), nb));
@@ -570,7 +743,13 @@ impl<'a> Builder<'a> {
     /// kept when it is closer to the target than to every row kept before it, which spreads
     /// links over directions instead of spending them all on one cluster.
     #[inline(always)]
-    fn select<K: FloatKernel>(&self, candidates: Vec<(f32, u32)>, max: usize) -> Vec<(f32, u32)> {
+    fn select<R: Rows>(
+        &self,
+        rows: R,
+        candidates: Vec<(f32, u32)>,
+        max: usize,
+        probe: &mut Vec<f32>,
+    ) -> Vec<(f32, u32)> {
         if candidates.len() <= max {
             return candidates;
         }
@@ -579,11 +758,11 @@ impl<'a> Builder<'a> {
             if kept.len() >= max {
                 break;
             }
-            let pc = self.point(c);
+            let pc = rows.load(c, probe);
             // A loop, not `Iterator::all`: see `Builder::insert`.
             let mut diverse = true;
             for &(_, k) in &kept {
-                if self.distance_k::<K>(pc, self.point(k)) < d {
+                if rows.distance(pc, k) < d {
                     diverse = false;
                     break;
                 }
@@ -609,14 +788,8 @@ impl<'a> Builder<'a> {
     /// inner-product list drops its farthest row: inner product is not a metric, and the
     /// heuristic's triangle argument does not hold there.
     #[inline(always)]
-    fn link_back<K: FloatKernel>(
-        &self,
-        row: u32,
-        q: u32,
-        d: f32,
-        layer: usize,
-        hood: &mut Vec<(f32, u32)>,
-    ) {
+    fn link_back<R: Rows>(&self, rows: R, row: u32, q: u32, d: f32, layer: usize, s: &mut Scratch) {
+        let hood = &mut s.gapped;
         let _lock = self.locks[row as usize].lock();
         self.read_gapped(row, layer, hood);
         if hood.iter().any(|&(_, r)| r == q) {
@@ -631,7 +804,7 @@ impl<'a> Builder<'a> {
         if self.metric != Metric::Ip {
             hood.push((d, q));
             hood.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let mut kept = self.select::<K>(hood.clone(), cap);
+            let mut kept = self.select(rows, hood.clone(), cap, &mut s.probe);
             if self.metric == Metric::Cosine {
                 top_up(&mut kept, hood, cap - cap / 4);
             }

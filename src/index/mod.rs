@@ -5,6 +5,7 @@
 pub(crate) mod builder;
 pub(crate) mod distance;
 pub(crate) mod frozen;
+mod halves;
 pub(crate) mod live;
 pub(crate) mod packed;
 mod reach;
