@@ -9,26 +9,25 @@
 //! with one lock per row around its neighbour lists; readers copy a list without locking
 //! (every slot always holds a valid row id, so a racing read can only see an older list).
 //! Adjacency lives in fixed-capacity arrays (no allocation per link), the visited set and the
-//! heaps are reused per thread, and distances are our SIMD kernels, over half-precision copies
-//! of the rows where the CPU converts them in hardware (a build waits on memory, not on
-//! arithmetic: see [`super::halves`]).
+//! search beam ([`super::beam`]) are reused per thread, and distances are our SIMD kernels,
+//! over half-precision copies of the rows where the CPU converts them in hardware (a build
+//! waits on memory: see [`super::halves`]).
 //!
 //! With one thread the result depends only on the input and the seed: the same bytes every
 //! time, so tests can compare graphs.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
+use super::beam::Beam;
 #[cfg(target_arch = "x86_64")]
 use super::distance::{avx2_fma, FusedFloats};
 use super::distance::{dot, l2_squared, normalized, FloatKernel, PlainFloats};
-use super::frozen::{prefetch, prefetch_rows, GraphData, Key, Layer};
+use super::frozen::{prefetch, prefetch_rows, GraphData, Layer};
 use super::halves::{self, Halves};
 use super::reach::connect_orphans;
 use super::throttle::Throttle;
@@ -224,8 +223,7 @@ fn draw_level(row: u32, m: usize) -> u8 {
 /// Per-thread buffers of the beam search, kept between insertions.
 #[derive(Default)]
 struct Scratch {
-    candidates: BinaryHeap<Reverse<(Key, u32)>>,
-    results: BinaryHeap<(Key, u32)>,
+    beam: Beam,
     hood: Vec<u32>,
     /// The rows of `hood` not yet visited, whose vectors are loaded and scored.
     fresh: Vec<u32>,
@@ -695,27 +693,17 @@ impl<'a> Builder<'a> {
         layer: usize,
         s: &mut Scratch,
     ) -> Vec<(f32, u32)> {
-        let ef = self.ef_construction;
         let Scratch {
-            candidates,
-            results,
-            hood,
-            fresh,
-            ..
+            beam, hood, fresh, ..
         } = s;
-        candidates.clear();
-        results.clear();
+        beam.reset(self.ef_construction);
         let mut visited = visited_for(self.levels.len());
         visited.insert(start.1);
-        candidates.push(Reverse((Key(start.0), start.1)));
-        results.push((Key(start.0), start.1));
-        while let Some(Reverse((Key(d), row))) = candidates.pop() {
-            if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
-                break;
-            }
+        beam.push(start.0, start.1);
+        while let Some(row) = beam.next() {
             // The next candidate's list loads while this one's neighbours are scored.
-            if let Some(Reverse((_, next))) = candidates.peek() {
-                prefetch(self.slots(*next, layer));
+            if let Some(next) = beam.peek() {
+                prefetch(self.slots(next, layer));
             }
             self.read_links(row, layer, hood);
             // Only unvisited rows are loaded: prefetching every neighbour filled the CPU's
@@ -724,19 +712,10 @@ impl<'a> Builder<'a> {
             fresh.extend(hood.iter().copied().filter(|&nb| visited.insert(nb)));
             rows.prefetch(fresh);
             for &nb in fresh.iter() {
-                let dn = rows.distance(query, nb);
-                if results.len() < ef || results.peek().is_some_and(|w| dn < w.0 .0) {
-                    candidates.push(Reverse((Key(dn), nb)));
-                    results.push((Key(dn), nb));
-                    if results.len() > ef {
-                        results.pop();
-                    }
-                }
+                beam.push(rows.distance(query, nb), nb);
             }
         }
-        let mut out: Vec<(f32, u32)> = results.drain().map(|(Key(d), r)| (d, r)).collect();
-        out.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        out
+        beam.found()
     }
 
     /// The neighbour-selection heuristic over `candidates` (closest first): a candidate is

@@ -2,6 +2,7 @@
 //! own builder builds graphs in bulk ([`builder`]), sealed segments serve them in a frozen
 //! format we own ([`frozen`]), and all share the distance kernels.
 
+mod beam;
 pub(crate) mod builder;
 pub(crate) mod distance;
 pub(crate) mod frozen;
