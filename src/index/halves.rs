@@ -11,6 +11,9 @@
 //! changes: with rows far from the origin, `f16` would keep their offset and lose their
 //! differences.
 
+// Only x86-64 CPUs with F16C build halves; elsewhere the type exists but is never made.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m128i, __m256, _mm256_castps256_ps128, _mm256_cvtph_ps, _mm256_cvtps_ph,
@@ -83,6 +86,11 @@ impl Halves {
             for (row, out) in points.chunks_exact(dim).zip(bits.chunks_exact_mut(stride)) {
                 for ((s, x), o) in staged.iter_mut().zip(row).zip(&offset) {
                     *s = (x - o) * scale;
+                    // Finite rows whose centring overflows (components near ±f32::MAX of
+                    // both signs) stay in f32.
+                    if !s.is_finite() {
+                        return None;
+                    }
                 }
                 // SAFETY: `available` checked the CPU for F16C.
                 unsafe { narrow(&staged, out) };
@@ -249,5 +257,8 @@ mod tests {
         let mut bad = points.clone();
         bad[7] = f32::NAN;
         assert!(Halves::new(Metric::L2, &bad, dim).is_none());
+        // Finite, but centring them overflows.
+        let extreme = [f32::MAX, f32::MAX, f32::MAX, -f32::MAX];
+        assert!(Halves::new(Metric::L2, &extreme, 1).is_none());
     }
 }
