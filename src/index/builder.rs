@@ -354,16 +354,25 @@ impl Rows for HalfRows<'_> {
     }
 }
 
-/// [`Builder::gap`] from the halves, compiled with the features they need.
+/// [`Builder::scored_links`] from the halves, compiled with the features they need.
 ///
 /// # Safety
 /// The CPU must have F16C, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn half_gap(rows: HalfRows<'_>, a: u32, b: u32) -> f32 {
-    let mut buf = Vec::new();
-    let query = rows.load(a, &mut buf);
-    rows.distance(query, b)
+unsafe fn half_gaps(
+    rows: HalfRows<'_>,
+    row: u32,
+    links: &[u32],
+    buf: &mut Vec<f32>,
+) -> Vec<(f32, u32)> {
+    let query = rows.load(row, buf);
+    let mut out = Vec::with_capacity(links.len());
+    // A loop, not `Iterator::map`: see `Builder::insert`.
+    for &l in links {
+        out.push((rows.distance(query, l), l));
+    }
+    out
 }
 
 thread_local! {
@@ -447,15 +456,21 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The distance between rows `a` and `b` as insertion scores it: from the halves where
-    /// the build uses them, so that every distance a list keeps compares with the others.
-    fn gap(&self, a: u32, b: u32) -> f32 {
+    /// Each of `links` with its distance from `row` as insertion scores it: from the halves
+    /// where the build uses them (`row` widened once), so that every distance a list keeps
+    /// compares with the others.
+    fn scored_links(&self, row: u32, links: &[u32], buf: &mut Vec<f32>) -> Vec<(f32, u32)> {
         #[cfg(target_arch = "x86_64")]
         if let Some(halves) = &self.halves {
             // SAFETY: halves exist only where the CPU has F16C, AVX2 and FMA.
-            return unsafe { half_gap(HalfRows::new(halves, self.metric), a, b) };
+            return unsafe { half_gaps(HalfRows::new(halves, self.metric), row, links, buf) };
         }
-        self.distance(self.point(a), self.point(b))
+        let _ = buf;
+        let from = self.point(row);
+        links
+            .iter()
+            .map(|&l| (self.distance(from, self.point(l)), l))
+            .collect()
     }
 
     /// How many links a new row gets: under L2 `m` (hnswlib); under cosine and inner product
@@ -543,13 +558,16 @@ impl<'a> Builder<'a> {
     /// takes its entry point. Lists longer than a capacity come from an orphan repair, whose
     /// links are the last ones: `finish` repairs again what cutting them undoes.
     fn plant(&self, seed: Seed<'_>) {
-        let renumber = |new: u32, links: &[u32], cap: usize| -> Vec<(f32, u32)> {
-            links
-                .iter()
-                .filter_map(|&l| seed.positions.get(l as usize).copied())
-                .take(cap)
-                .map(|l| (self.gap(new, l), l))
-                .collect()
+        let (mut renumbered, mut buf) = (Vec::new(), Vec::new());
+        let mut renumber = |new: u32, links: &[u32], cap: usize| -> Vec<(f32, u32)> {
+            renumbered.clear();
+            renumbered.extend(
+                links
+                    .iter()
+                    .filter_map(|&l| seed.positions.get(l as usize).copied())
+                    .take(cap),
+            );
+            self.scored_links(new, &renumbered, &mut buf)
         };
         for (l, layer) in seed.graph.layers.iter().enumerate() {
             if l > usize::from(MAX_LEVEL) {
